@@ -1,0 +1,71 @@
+"""Known-value tests of the adversarial losses and gradient penalties."""
+import math
+
+import pytest
+import torch
+
+from textcolor import losses
+
+
+def linear_critic(w):
+    """D(x) = <w, x> per sample: its gradient is w everywhere, so ‖∇D‖² = ‖w‖² for every x̂."""
+    return lambda x: (x * w).flatten(1).sum(1)
+
+
+def test_zero_mixed_equals_squared_weight_norm_for_linear_d():
+    torch.manual_seed(0)
+    w = torch.randn(3, 8, 8)
+    real, fake = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
+    gp = losses.zero_mixed(linear_critic(w), real, fake)
+    assert gp.item() == pytest.approx(w.pow(2).sum().item(), rel=1e-5)
+
+
+def test_one_mixed_and_r1_for_linear_d():
+    w = torch.full((1, 2, 2), 0.25)  # ‖w‖ = 0.5
+    real, fake = torch.randn(3, 1, 2, 2), torch.randn(3, 1, 2, 2)
+    assert losses.one_mixed(linear_critic(w), real, fake).item() == pytest.approx(0.25, rel=1e-5)  # (0.5−1)²
+    assert losses.r1(linear_critic(w), real, fake).item() == pytest.approx(0.25, rel=1e-5)        # 0.5²
+
+
+def test_quadratic_critic_penalty_depends_on_the_mixing_point():
+    # D(x) = ½‖x‖² -> ∇D = x̂; with real == fake == c, x̂ = c whatever ε is
+    c = torch.full((2, 1, 3, 3), 2.0)
+    gp = losses.zero_mixed(lambda x: 0.5 * x.pow(2).flatten(1).sum(1), c, c)
+    assert gp.item() == pytest.approx(9 * 4.0)
+
+
+def test_mixing_is_per_sample_and_between_real_and_fake():
+    real, fake = torch.ones(64, 1, 2, 2), torch.zeros(64, 1, 2, 2)
+    x = losses.mix(real, fake, torch.Generator().manual_seed(0))
+    per_sample = x.flatten(1)
+    assert torch.allclose(per_sample, per_sample[:, :1].expand_as(per_sample))  # one ε per sample
+    assert per_sample.min() >= 0 and per_sample.max() <= 1 and per_sample[:, 0].std() > 0.1
+
+
+def test_penalty_gradcheck_float64():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(2, 1, 3, padding=1).double()
+    real, fake = torch.randn(2, 2, 5, 5, dtype=torch.float64), torch.randn(2, 2, 5, 5, dtype=torch.float64)
+
+    def penalty_of_weight(weight):
+        critic = lambda x: torch.nn.functional.conv2d(torch.tanh(x), weight, conv.bias, padding=1)  # noqa: E731
+        return losses.zero_mixed(critic, real, fake, torch.Generator().manual_seed(1))
+
+    w = conv.weight.detach().clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(penalty_of_weight, (w,), eps=1e-6, atol=1e-5)
+
+
+def test_adversarial_known_values():
+    zero = torch.zeros(5)
+    assert losses.d_nonsat(zero, zero).item() == pytest.approx(2 * math.log(2))
+    assert losses.g_nonsat(zero).item() == pytest.approx(math.log(2))
+    assert losses.d_hinge(torch.ones(3), -torch.ones(3)).item() == 0
+    assert losses.d_lsgan(torch.ones(3), torch.zeros(3)).item() == 0
+    assert losses.d_wgan(torch.tensor([2.0]), torch.tensor([-1.0])).item() == -3
+    for name in losses.D_LOSSES:
+        assert name in losses.G_LOSSES
+
+
+def test_registry_error_lists_valid_names():
+    with pytest.raises(ValueError, match="zero_mixed, one_mixed, r1"):
+        losses.get(losses.PENALTIES, "bogus", "penalty")

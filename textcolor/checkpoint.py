@@ -1,0 +1,118 @@
+"""Checkpoints: atomic writes, keep-last-N, safe loading (no pickle code execution).
+
+A checkpoint is one dict saved with torch.save and loaded with `weights_only=True`, so it may hold
+only tensors, numbers, strings, lists and dicts:
+    format, version, step, samples_seen, config (dict), G, G_ema (or absent), D, opt_g, opt_d,
+    rng {torch, cuda, tagdrop}, tags {model, names, vectors}
+Files: checkpoints/step_000100.pt ... and last.pt, a hard link to the newest one.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+FORMAT = "textcolor-checkpoint"
+VERSION = 1
+LAST = "last.pt"
+_STEP_FILE = re.compile(r"step_(\d+)\.pt$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used; the message is one line for the user."""
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    """Write to a temp file in the same directory, fsync, then rename over the target.
+
+    A crash at any moment leaves either the old file or the complete new one, never a torn one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def save_checkpoint(state: dict, ckpt_dir: Path, keep_last: int = 3) -> Path:
+    """Save `state` as step_XXXXXX.pt, point last.pt at it, and prune to the newest `keep_last`."""
+    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    state = {"format": FORMAT, "version": VERSION, **state}
+    path = ckpt_dir / f"step_{state['step']:07d}.pt"
+    try:
+        atomic_torch_save(state, path)
+        # hard link + rename: last.pt switches atomically and costs no second write
+        tmp = ckpt_dir / f".{LAST}.link"
+        tmp.unlink(missing_ok=True)
+        os.link(path, tmp)
+        os.replace(tmp, ckpt_dir / LAST)
+    except OSError as e:
+        raise CheckpointError(f"could not write checkpoint {path}: {e.strerror or e}") from None
+    for old in list_checkpoints(ckpt_dir)[:-keep_last]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def list_checkpoints(ckpt_dir: Path) -> list[Path]:
+    """Numbered checkpoints, oldest first."""
+    found = [(int(m.group(1)), p) for p in Path(ckpt_dir).glob("step_*.pt") if (m := _STEP_FILE.search(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def resolve(path: str | Path) -> Path:
+    """A checkpoint file, a checkpoints/ directory or a run directory -> the checkpoint file."""
+    p = Path(path)
+    if p.is_dir():
+        for d in (p / "checkpoints", p):
+            if (d / LAST).exists():
+                return d / LAST
+            if steps := list_checkpoints(d):
+                return steps[-1]
+        raise CheckpointError(f"{p}: no checkpoint found (expected checkpoints/{LAST})")
+    if not p.exists():
+        raise CheckpointError(f"{p}: no such checkpoint")
+    return p
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """Load safely: `weights_only=True` refuses any pickle that would construct arbitrary objects."""
+    p = resolve(path)
+    if p.stat().st_size == 0:
+        raise CheckpointError(f"{p}: empty file, not a checkpoint")
+    try:
+        state = torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
+        raise CheckpointError(f"{p}: refused to load (not a plain-weights checkpoint: {first[:160]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        raise CheckpointError(f"{p}: truncated or corrupt checkpoint ({e.__class__.__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{p}: not a textcolor checkpoint")
+    if state.get("version", 0) > VERSION:
+        raise CheckpointError(f"{p}: checkpoint version {state['version']} is newer than this textcolor ({VERSION})")
+    return state

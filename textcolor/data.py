@@ -1,0 +1,387 @@
+"""Training data from a folder, a metadata table or a prepared cache; all give the same samples.
+
+Each sample is a dict:
+    sketch  float32 [3, H, W] in [-1, 1]   XDoG of the cropped colour image, grey ×3
+    image   float32 [3, H, W] in [-1, 1]
+    tags    str                             the prompt: tags joined with ", "
+    bad     str                             "" or the path of a file that failed to decode and was
+                                            replaced by the next good one (for the training log)
+
+Indexing with an int gives the validation view (centre crop, no flip); with (index, aug_seed) a
+training view (random crop and flip drawn from numpy's generator seeded with aug_seed, so every
+augmentation is reproducible). Constructors read only file headers, and pixels are decoded in
+__getitem__, so memory stays flat in the number of images.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from textcolor.config import XDoGConfig
+from textcolor.imageio import MAX_PIXELS, BadImageError, open_rgb, probe
+from textcolor.xdog import xdog_rgb
+
+if TYPE_CHECKING:
+    from textcolor.config import Config
+
+IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+# Files other tools write beside the images (synth masks, sketch CLI output) are not training images.
+DERIVED_SUFFIXES = frozenset({".mask", ".sketch"})
+CACHE_INDEX = "index.csv"
+CACHE_META = "cache.json"
+
+Item = int | tuple[int, int]
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be built (missing table column, no usable images ...); one line."""
+
+
+# ---------------------------------------------------------------- tags
+
+def parse_tags(text: str) -> list[str]:
+    """Comma-separated prompt ("a, b c, d") if there is a comma, else a whitespace-separated
+    Danbooru dump ("a b_c d")."""
+    parts = text.split(",") if "," in text else text.split()
+    return [t.strip() for t in parts if t.strip()]
+
+
+def _tag_list(value: Any) -> list[str]:
+    """A table cell → tags: a string, a list (Parquet list columns) or missing."""
+    if isinstance(value, str):
+        return parse_tags(value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(t) for t in value]
+    return []
+
+
+def read_sidecar(image_path: str | Path) -> str:
+    """The prompt from the image's `<stem>.txt` beside it; "" when there is none."""
+    try:
+        text = Path(image_path).with_suffix(".txt").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return ", ".join(parse_tags(text))
+
+
+# ---------------------------------------------------------------- preprocessing
+
+def resize_short(img: Image.Image, size: int) -> Image.Image:
+    """Scale so the short side is `size` (Lanczos, antialiased when shrinking)."""
+    w, h = img.size
+    scale = size / min(w, h)
+    new = (max(size, round(w * scale)), max(size, round(h * scale)))
+    if new == (w, h):
+        return img
+    # reducing_gap=3: box-reduce first, then Lanczos; indistinguishable and much faster on big scans
+    return img.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def crop_box(width: int, height: int, size: int, rng: np.random.Generator | None = None) -> tuple[int, int, int, int]:
+    """A size×size box: uniformly random when rng is given, centred otherwise."""
+    if rng is None:
+        left, top = (width - size) // 2, (height - size) // 2
+    else:
+        left, top = int(rng.integers(0, width - size + 1)), int(rng.integers(0, height - size + 1))
+    return left, top, left + size, top + size
+
+
+def crop(img: Image.Image, size: int, rng: np.random.Generator | None = None) -> Image.Image:
+    return img.crop(crop_box(*img.size, size, rng))
+
+
+def augment(images: Sequence[Image.Image], size: int, rng: np.random.Generator | None,
+            flip: bool = True) -> list[Image.Image]:
+    """Crop same-sized images with one box and mirror all or none (probability 1/2, when flip).
+    rng None: centre crop, no flip."""
+    box = crop_box(*images[0].size, size, rng)
+    out = [im.crop(box) for im in images]
+    if rng is not None and flip and rng.random() < 0.5:
+        out = [im.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for im in out]
+    return out
+
+
+def _to_unit(img: Image.Image) -> torch.Tensor:
+    """uint8 PIL → float32 [C, H, W] in [0, 1]."""
+    a = np.array(img, dtype=np.uint8)  # a copy: torch wants a writable array
+    if a.ndim == 2:
+        a = a[..., None]
+    return torch.from_numpy(a).permute(2, 0, 1).float().div_(255.0)
+
+
+def _sample(image01: torch.Tensor, sketch01: torch.Tensor, tags: str, bad: str) -> dict:
+    return {"sketch": (sketch01 * 2 - 1).expand(3, -1, -1).contiguous(),
+            "image": image01 * 2 - 1, "tags": tags, "bad": bad}
+
+
+def sample_from_rgb(img: Image.Image, tags: str, xdog: XDoGConfig | None = None, bad: str = "") -> dict:
+    """A cropped RGB image → the sample dict, its sketch computed with textcolor.xdog."""
+    image01 = _to_unit(img)
+    return _sample(image01, xdog_rgb(image01[None], xdog)[0], tags, bad)
+
+
+# ---------------------------------------------------------------- sources
+
+def find_images(root: str | Path) -> list[Path]:
+    """Image files under root, recursively, in sorted order; hidden and derived files
+    (`*.mask.png`, `*.sketch.png`) left out."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [Path(dirpath) / f for f in sorted(filenames) if is_image_name(f)]
+    return found
+
+
+def is_image_name(name: str) -> bool:
+    stem, ext = os.path.splitext(name)
+    # hidden files include macOS's `._x.jpg` resource forks, which are not images
+    return (not name.startswith(".") and ext.lower() in IMAGE_EXTS
+            and os.path.splitext(stem)[1].lower() not in DERIVED_SUFFIXES)
+
+
+_READERS = {
+    ".csv": lambda p: pd.read_csv(p, dtype=str, keep_default_na=False),  # str: "00012" stays a name
+    ".tsv": lambda p: pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False),
+    ".parquet": pd.read_parquet,
+    ".jsonl": lambda p: pd.read_json(p, lines=True, dtype=False),
+    ".json": lambda p: pd.read_json(p, lines=True, dtype=False),
+}
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """CSV/TSV, Parquet or JSON Lines, chosen by extension; DatasetError with one line if unreadable."""
+    path = Path(path)
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        raise DatasetError(f"{path}: unknown table format (use {', '.join(sorted(_READERS))})")
+    if not path.is_file():
+        raise DatasetError(f"{path}: table not found")
+    try:
+        return reader(path)
+    except Exception as e:  # pandas/pyarrow parse errors come in many classes
+        raise DatasetError(f"{path}: cannot read table ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+
+
+def table_samples(table: str | Path, file_column: str = "file", tags_column: str = "tags",
+                  image_root: str | Path | None = None,
+                  require_tags: Sequence[str] = ()) -> tuple[list[Path], list[str]]:
+    """(image paths, prompts) of the rows carrying every tag in require_tags."""
+    table = Path(table)
+    df = read_table(table)
+    missing = [c for c in (file_column, tags_column) if c not in df.columns]
+    if missing:
+        raise DatasetError(f"{table}: no column {', '.join(map(repr, missing))}; "
+                           f"available columns: {', '.join(map(str, df.columns))}")
+    root = Path(image_root) if image_root else table.parent
+    required = set(require_tags)
+    paths, prompts = [], []
+    for file, cell in zip(df[file_column], df[tags_column]):
+        tags = _tag_list(cell)
+        if required.issubset(tags) and isinstance(file, str) and file:
+            paths.append(root / file)
+            prompts.append(", ".join(tags))
+    return paths, prompts
+
+
+def check_image(path: str | Path, size: int, min_size_frac: float, max_pixels: int = MAX_PIXELS) -> str | None:
+    """Header-only check: None if usable, else a short reason."""
+    try:
+        w, h = probe(path, max_pixels)
+    except BadImageError as e:
+        return e.reason
+    return "too small" if min(w, h) < size * min_size_frac else None
+
+
+def summarize_skipped(skipped: Sequence[tuple[str, str]], total: int | None = None, see: str | None = None) -> str:
+    """One line for the log: "skipped 3 of 120 files: 1 empty, 1 not an image, 1 too small (see X)"."""
+    if not skipped:
+        return "skipped no files" if total is None else f"skipped 0 of {total} files"
+    counts = Counter(reason for _, reason in skipped)
+    of = f" of {total}" if total is not None else ""
+    parts = ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
+    hint = f"see {see}" if see else f"e.g. {skipped[0][0]}: {skipped[0][1]}"
+    return f"skipped {len(skipped)}{of} files: {parts} ({hint})"
+
+
+# ---------------------------------------------------------------- datasets
+
+def _unpack(item: Item, n: int, train: bool) -> tuple[int, int | None]:
+    """(index in range, augmentation seed or None for the deterministic validation view)."""
+    index, seed = item if isinstance(item, tuple) else (item, None)
+    index = int(index)
+    if not -n <= index < n:
+        raise IndexError(f"index {index} out of range for a dataset of {n}")
+    return index % n, int(seed) if train and seed is not None else None
+
+
+class _LazyDataset(Dataset):
+    """Shared indexing: decode on demand, and replace an undecodable file by the next good one."""
+
+    def __init__(self, size: int, train: bool, flip: bool, xdog: XDoGConfig | None):
+        self.size, self.train, self.flip, self.xdog = size, train, flip, xdog
+        self.skipped: list[tuple[str, str]] = []
+
+    def _path(self, j: int) -> str:
+        raise NotImplementedError
+
+    def _load(self, j: int, rng: np.random.Generator | None, bad: str) -> dict:
+        """The sample for entry j; raises BadImageError when its files cannot be decoded."""
+        raise NotImplementedError
+
+    def __getitem__(self, item: Item) -> dict:
+        n = len(self)
+        index, seed = _unpack(item, n, self.train)
+        for offset in range(n):
+            # a fresh generator per attempt: a substitute's augmentation must not depend on how
+            # far the failed attempt got
+            rng = np.random.default_rng(seed) if seed is not None else None
+            try:
+                return self._load((index + offset) % n, rng, self._path(index) if offset else "")
+            except BadImageError:
+                continue
+        raise DatasetError(f"none of the {n} images could be decoded")
+
+
+class _FileDataset(_LazyDataset):
+    """Colour images decoded from files; the sketch is computed after cropping."""
+
+    def __init__(self, paths: Sequence[Path], size: int, train: bool, flip: bool,
+                 xdog: XDoGConfig | None, min_size_frac: float, what: str):
+        super().__init__(size, train, flip, xdog)
+        self.total = len(paths)
+        keep = []
+        for i, path in enumerate(tqdm(paths, desc=f"scanning {what}", unit="file", disable=None, leave=False)):
+            reason = check_image(path, size, min_size_frac)
+            if reason is None:
+                keep.append(i)
+            else:
+                self.skipped.append((str(path), reason))
+        if not keep:
+            raise DatasetError(f"{what}: no usable images ({summarize_skipped(self.skipped, self.total)})")
+        self.kept = np.array(keep, dtype=np.int64)
+        # One numpy array instead of a list of str: DataLoader workers fork, and touching the
+        # refcounts of millions of small objects would copy the pages into every worker.
+        self.paths = np.array([str(paths[i]) for i in keep])
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def _path(self, j: int) -> str:
+        return str(self.paths[j])
+
+    def _tags(self, j: int) -> str:
+        raise NotImplementedError
+
+    def _load(self, j: int, rng: np.random.Generator | None, bad: str) -> dict:
+        [img] = augment([resize_short(open_rgb(self._path(j)), self.size)], self.size, rng, self.flip)
+        return sample_from_rgb(img, self._tags(j), self.xdog, bad)
+
+
+class FolderDataset(_FileDataset):
+    """Images found recursively under root; tags from `<stem>.txt` beside each image (optional)."""
+
+    def __init__(self, root: str | Path, size: int, train: bool = True, flip: bool = True,
+                 xdog: XDoGConfig | None = None, min_size_frac: float = 0.5):
+        root = Path(root)
+        if not root.is_dir():
+            raise DatasetError(f"{root}: not a directory")
+        super().__init__(find_images(root), size, train, flip, xdog, min_size_frac, str(root))
+
+    def _tags(self, j: int) -> str:
+        return read_sidecar(self._path(j))
+
+
+class TableDataset(_FileDataset):
+    """Rows of a metadata table (CSV/TSV, Parquet, JSON Lines): an image path column relative to
+    image_root (default: the table's directory) and a column of space-separated tags."""
+
+    def __init__(self, table: str | Path, size: int, train: bool = True, flip: bool = True,
+                 xdog: XDoGConfig | None = None, min_size_frac: float = 0.5, *,
+                 file_column: str = "file", tags_column: str = "tags",
+                 image_root: str | Path | None = None, require_tags: Sequence[str] = ()):
+        paths, prompts = table_samples(table, file_column, tags_column, image_root, require_tags)
+        if not paths:
+            raise DatasetError(f"{table}: no rows" + (f" carrying all of {list(require_tags)}" if require_tags else ""))
+        super().__init__(paths, size, train, flip, xdog, min_size_frac, str(table))
+        self.prompts = np.array(prompts)[self.kept]
+
+    def _tags(self, j: int) -> str:
+        return str(self.prompts[j])
+
+
+class CacheDataset(_LazyDataset):
+    """A cache written by `python -m textcolor.prepare`: short-side-resized images with their
+    sketches, so training skips XDoG; both get the same random crop and flip."""
+
+    def __init__(self, root: str | Path, size: int, train: bool = True, flip: bool = True,
+                 xdog: XDoGConfig | None = None):
+        super().__init__(size, train, flip, xdog)
+        self.root = Path(root)
+        meta = self._read_meta()
+        if meta["size"] != size:
+            raise DatasetError(f"{self.root}: cache prepared at size {meta['size']}, but size is {size}; "
+                               f"re-run textcolor.prepare with --size {size}")
+        if xdog is not None and meta["xdog"] != dataclasses.asdict(xdog):
+            raise DatasetError(f"{self.root}: cache sketches were made with xdog {meta['xdog']}, "
+                               f"not {dataclasses.asdict(xdog)}; re-run textcolor.prepare with those parameters")
+        index = pd.read_csv(self.root / CACHE_INDEX, dtype=str, keep_default_na=False)
+        if index.empty:
+            raise DatasetError(f"{self.root}: empty cache (was textcolor.prepare interrupted?)")
+        self.images = index["image"].to_numpy(dtype=str)
+        self.sketches = index["sketch"].to_numpy(dtype=str)
+        self.prompts = index["tags"].to_numpy(dtype=str)
+
+    def _read_meta(self) -> dict:
+        try:
+            return json.loads((self.root / CACHE_META).read_text())
+        except (OSError, ValueError):
+            raise DatasetError(f"{self.root}: not a textcolor cache (no readable {CACHE_META}; "
+                               f"make one with python -m textcolor.prepare)") from None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def _path(self, j: int) -> str:
+        return str(self.root / self.images[j])
+
+    def _load(self, j: int, rng: np.random.Generator | None, bad: str) -> dict:
+        img = open_rgb(self._path(j))
+        sketch = open_rgb(self.root / self.sketches[j]).getchannel(0)
+        if sketch.size != img.size or min(img.size) < self.size:
+            raise BadImageError(f"{self._path(j)}: sketch size does not match", "corrupt")
+        img, sketch = augment([img, sketch], self.size, rng, self.flip)
+        return _sample(_to_unit(img), _to_unit(sketch), str(self.prompts[j]), bad)
+
+
+def build_dataset(cfg: "Config", train: bool) -> Dataset:
+    """The training (train=True) or validation dataset that cfg.data describes. Synth validation
+    uses held-out render seeds; real sources validate on the same images with centre crops."""
+    d = cfg.data
+    if d.source == "synth":
+        from textcolor.synth import SynthDataset  # lazily: rendering code is only needed here
+        if train:
+            return SynthDataset(n=d.synth_n, size=d.size, seed=d.synth_seed, mono_frac=d.mono_frac,
+                                xdog=cfg.xdog, flip=d.flip)
+        return SynthDataset(n=d.val_n, size=d.size, seed=10**9 + d.synth_seed, mono_frac=d.mono_frac,
+                            xdog=cfg.xdog, flip=False)
+    common = dict(size=d.size, train=train, flip=d.flip, xdog=cfg.xdog)
+    if d.source == "folder":
+        return FolderDataset(d.path, min_size_frac=d.min_size_frac, **common)
+    if d.source == "table":
+        return TableDataset(d.path, min_size_frac=d.min_size_frac, file_column=d.file_column,
+                            tags_column=d.tags_column, image_root=d.image_root or None,
+                            require_tags=d.require_tags, **common)
+    if d.source == "cache":
+        return CacheDataset(d.path, **common)
+    raise DatasetError(f"unknown data.source {d.source!r} (synth, folder, table or cache)")

@@ -1,0 +1,105 @@
+"""Losses as pure functions of logits and tensors. Weights are applied in the train step only.
+
+Adversarial losses take patch logits of any shape and average them.
+Penalties take a `critic` callable x -> logits, so the sketch/tag condition stays fixed while
+the gradient is taken with respect to the colour image alone.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+Tensor = torch.Tensor
+
+
+# --- adversarial -------------------------------------------------------------------------------
+
+def d_nonsat(real: Tensor, fake: Tensor) -> Tensor:
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def g_nonsat(fake: Tensor) -> Tensor:
+    return F.softplus(-fake).mean()  # maximise log D(x, G(x)) (non-saturating)
+
+
+def d_lsgan(real: Tensor, fake: Tensor) -> Tensor:
+    return 0.5 * ((real - 1).pow(2).mean() + fake.pow(2).mean())
+
+
+def g_lsgan(fake: Tensor) -> Tensor:
+    return 0.5 * (fake - 1).pow(2).mean()
+
+
+def d_hinge(real: Tensor, fake: Tensor) -> Tensor:
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+
+def g_hinge(fake: Tensor) -> Tensor:
+    return -fake.mean()
+
+
+def d_wgan(real: Tensor, fake: Tensor) -> Tensor:
+    return fake.mean() - real.mean()
+
+
+def g_wgan(fake: Tensor) -> Tensor:
+    return -fake.mean()
+
+
+D_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "nonsat": d_nonsat, "lsgan": d_lsgan, "hinge": d_hinge, "wgan": d_wgan}
+G_LOSSES: dict[str, Callable[[Tensor], Tensor]] = {
+    "nonsat": g_nonsat, "lsgan": g_lsgan, "hinge": g_hinge, "wgan": g_wgan}
+
+
+def l1(fake: Tensor, real: Tensor) -> Tensor:
+    return (fake - real).abs().mean()
+
+
+# --- gradient penalties ------------------------------------------------------------------------
+
+def grad_sq_norm(critic: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """‖∇ₓ Σ D(x)‖² per sample, [B]; differentiable (create_graph) so it can be minimised.
+
+    The patch map is summed: each sample's critic value is the sum of its patch logits, as in the
+    reference pix2pix/WGAN-GP code (grad_outputs = ones)."""
+    x = x.detach().requires_grad_(True)
+    out = critic(x)
+    acc = torch.promote_types(out.dtype, torch.float32)  # bf16 under autocast -> fp32; fp64 stays fp64
+    (grad,) = torch.autograd.grad(out.to(acc).sum(), x, create_graph=True)
+    return grad.to(acc).pow(2).flatten(1).sum(1)
+
+
+def mix(real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """x̂ = ε·real + (1−ε)·fake with ε ~ U[0, 1] drawn per sample."""
+    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype, generator=generator)
+    return eps * real.detach() + (1 - eps) * fake.detach()
+
+
+def zero_mixed(critic, real: Tensor, fake: Tensor, generator=None) -> Tensor:
+    """Zero-centred penalty on mixed samples (seed 000's default): E‖∇D(x̂)‖²."""
+    return grad_sq_norm(critic, mix(real, fake, generator)).mean()
+
+
+def one_mixed(critic, real: Tensor, fake: Tensor, generator=None) -> Tensor:
+    """WGAN-GP: E(‖∇D(x̂)‖ − 1)². The 1e-12 keeps sqrt differentiable at a zero gradient."""
+    norm = (grad_sq_norm(critic, mix(real, fake, generator)) + 1e-12).sqrt()
+    return (norm - 1).pow(2).mean()
+
+
+def r1(critic, real: Tensor, fake: Tensor, generator=None) -> Tensor:
+    """Zero-centred on real samples only (Mescheder et al. 2018): E‖∇D(x)‖²."""
+    return grad_sq_norm(critic, real).mean()
+
+
+PENALTIES: dict[str, Callable[..., Tensor]] = {
+    "zero_mixed": zero_mixed, "one_mixed": one_mixed, "r1": r1}
+
+
+def get(registry: dict, name: str, what: str):
+    try:
+        return registry[name]
+    except KeyError:
+        raise ValueError(f"unknown {what} {name!r}; valid: {', '.join(registry)}") from None

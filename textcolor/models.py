@@ -1,0 +1,167 @@
+"""Networks only: the tag-conditioned U-Net generator and the PatchGAN discriminator.
+
+Shapes follow PyTorch: [B, C, H, W]. The generator sees the sketch (3 channels, grey replicated)
+plus the tag conditioning, laid out per `tags.layout`:
+    tile  : proj(e) ∈ R^k tiled over H×W            -> [B, 3+k, H, W]   (the mission's layout)
+    plane : proj(e) ∈ R^k stretched into one plane   -> [B, 3+1, H, W]   (seed 004's variant)
+    none  : plain pix2pix                            -> [B, 3,   H, W]
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.parametrizations import spectral_norm
+
+from textcolor.config import DiscriminatorConfig, GeneratorConfig, TagConfig
+
+ACTIVATIONS = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "lrelu": lambda: nn.LeakyReLU(0.2, inplace=True),
+    "selu": lambda: nn.SELU(inplace=True),
+}
+
+
+def make_norm(kind: str, ch: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(ch)
+    if kind == "instance":
+        return nn.InstanceNorm2d(ch, affine=True)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}; valid: batch, instance, none")
+
+
+def conv_norm_act(cin: int, cout: int, norm: str, act: str, kernel: int = 3, stride: int = 1) -> nn.Sequential:
+    # a conv followed by a norm needs no bias: the norm's shift replaces it
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel, stride, kernel // 2 if stride == 1 else (kernel - 1) // 2,
+                  bias=norm == "none"),
+        make_norm(norm, cout), ACTIVATIONS[act]())
+
+
+class ResBlock(nn.Module):
+    def __init__(self, ch: int, norm: str, act: str, dropout: float = 0.0):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(ch, ch, 3, 1, 1, bias=norm == "none"), make_norm(norm, ch), ACTIVATIONS[act](),
+            nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
+            nn.Conv2d(ch, ch, 3, 1, 1, bias=norm == "none"), make_norm(norm, ch))
+        self.act = ACTIVATIONS[act]()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.body(x))
+
+
+class TagConditioning(nn.Module):
+    """Pooled tag embedding -> k learned values -> extra input channels."""
+
+    def __init__(self, embed_dim: int, cfg: TagConfig):
+        super().__init__()
+        self.layout, self.k = cfg.layout, cfg.k
+        self.proj = nn.Linear(embed_dim, cfg.k) if cfg.layout != "none" else None
+
+    @property
+    def channels(self) -> int:
+        return {"tile": self.k, "plane": 1, "none": 0}[self.layout]
+
+    def vector(self, emb: torch.Tensor) -> torch.Tensor:
+        """[B, E] -> [B, k]: the learned conditioning (what the notebook explores)."""
+        return self.proj(emb)
+
+    def forward(self, sketch: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
+        if self.proj is None:
+            return sketch
+        b, _, h, w = sketch.shape
+        c = self.vector(emb).to(sketch.dtype)
+        if self.layout == "tile":
+            planes = c[:, :, None, None].expand(b, self.k, h, w)                   # [B, k] -> [B, k, 1, 1] -> [B, k, H, W]
+        else:
+            planes = F.interpolate(c[:, None, None, :], size=(h, w), mode="nearest")  # [B, k] -> [B, 1, 1, k] -> [B, 1, H, W]
+        return torch.cat([sketch, planes], dim=1)                                  # [B, 3+k, H, W] (or 3+1)
+
+
+class Generator(nn.Module):
+    """U-Net with ResBlocks; skips join mirrored levels; nearest upsample -> conv (no transposed conv)."""
+
+    def __init__(self, cfg: GeneratorConfig, tags: TagConfig, embed_dim: int):
+        super().__init__()
+        self.depth = cfg.depth
+        self.embed_dim = embed_dim
+        self.cond = TagConditioning(embed_dim, tags)
+        chs = [min(cfg.base * 2 ** i, cfg.max_ch) for i in range(cfg.depth + 1)]
+        n, a = cfg.norm, cfg.act
+        # The stem has no norm: a norm right after it would subtract the per-sample constant that the
+        # tiled tag channels contribute (instance norm removes it entirely).
+        self.stem = nn.Sequential(nn.Conv2d(3 + self.cond.channels, chs[0], 3, 1, 1), ACTIVATIONS[a]())
+        self.enc = nn.ModuleList(
+            nn.Sequential(*[ResBlock(chs[i], n, a) for _ in range(cfg.res_blocks)]) for i in range(cfg.depth))
+        self.down = nn.ModuleList(conv_norm_act(chs[i], chs[i + 1], n, a, 4, 2) for i in range(cfg.depth))
+        self.mid = nn.Sequential(*[ResBlock(chs[-1], n, a) for _ in range(cfg.bottleneck_blocks)])
+        self.up = nn.ModuleList(conv_norm_act(chs[i + 1], chs[i], n, a) for i in range(cfg.depth))
+        self.fuse = nn.ModuleList(conv_norm_act(2 * chs[i], chs[i], n, a, 1) for i in range(cfg.depth))
+        # pix2pix's noise: dropout in the three deepest decoder levels
+        self.dec = nn.ModuleList(
+            nn.Sequential(*[ResBlock(chs[i], n, a, cfg.dropout if i >= cfg.depth - 3 else 0.0)
+                            for _ in range(cfg.res_blocks)]) for i in range(cfg.depth))
+        self.head = nn.Conv2d(chs[0], 3, 3, 1, 1)
+
+    def forward(self, sketch: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
+        """sketch [B, 3, H, W] in [-1, 1], emb [B, E] -> colour [B, 3, H, W] in [-1, 1]."""
+        if sketch.shape[-1] % 2 ** self.depth or sketch.shape[-2] % 2 ** self.depth:
+            raise ValueError(f"input size {tuple(sketch.shape[-2:])} must be divisible by {2 ** self.depth}")
+        x = self.stem(self.cond(sketch, emb))
+        skips = []
+        for enc, down in zip(self.enc, self.down):
+            x = enc(x)
+            skips.append(x)
+            x = down(x)
+        x = self.mid(x)
+        for i in reversed(range(self.depth)):
+            x = self.up[i](F.interpolate(x, scale_factor=2, mode="nearest"))
+            x = self.fuse[i](torch.cat([x, skips[i]], dim=1))  # [B, 2·C_i, H_i, W_i] -> [B, C_i, H_i, W_i]
+            x = self.dec[i](x)
+        return torch.tanh(self.head(x))
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN on the (sketch, colour) pair; `layers`=3 gives the 70×70 receptive field."""
+
+    def __init__(self, cfg: DiscriminatorConfig, cond_channels: int = 0):
+        super().__init__()
+        if cfg.norm == "batch":
+            raise ValueError("batch-norm in D is refused: the gradient penalty is per-sample")
+        sn = spectral_norm if cfg.norm == "spectral" else (lambda m: m)
+        norm = "instance" if cfg.norm == "instance" else "none"
+        self.cond_channels = cond_channels
+        ch = cfg.base
+        layers: list[nn.Module] = [sn(nn.Conv2d(6 + cond_channels, ch, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
+        for i in range(1, cfg.layers + 1):
+            stride = 2 if i < cfg.layers else 1
+            nxt = min(cfg.base * 2 ** i, cfg.base * 8)
+            layers += [sn(nn.Conv2d(ch, nxt, 4, stride, 1, bias=norm == "none")), make_norm(norm, nxt),
+                       nn.LeakyReLU(0.2, True)]
+            ch = nxt
+        layers.append(sn(nn.Conv2d(ch, 1, 4, 1, 1)))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, sketch: torch.Tensor, image: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, 3, H, W] ×2 (+ [B, c, H, W]) -> patch logits [B, 1, h, w]."""
+        x = [sketch, image] if cond is None else [sketch, image, cond]
+        return self.net(torch.cat(x, dim=1))
+
+
+def receptive_field(cfg: DiscriminatorConfig) -> int:
+    """Receptive field of one output patch, in input pixels (70 for layers=3)."""
+    rf, jump = 1, 1
+    strides = [2] * cfg.layers + [1, 1]
+    for s in strides:
+        rf += 3 * jump  # kernel 4 -> adds (4-1)·jump
+        jump *= s
+    return rf
+
+
+def build_models(cfg, embed_dim: int) -> tuple[Generator, PatchDiscriminator]:
+    g = Generator(cfg.gen, cfg.tags, embed_dim)
+    cond_ch = g.cond.channels if cfg.disc.cond_tags else 0
+    return g, PatchDiscriminator(cfg.disc, cond_ch)

@@ -1,0 +1,524 @@
+"""The training loop: D main -> D penalty (every `gp_every` steps) -> G main, EMA, checkpoints, TensorBoard.
+
+    train(load_config("configs/demo.yaml"), "runs/demo")
+
+Multi-process: `torchrun --nproc_per_node N train.py ...` (gloo on CPU, nccl on CUDA). Gradients are
+averaged with torch.distributed all-reduce after each backward, as StyleGAN2-ADA does, because
+DistributedDataParallel cannot take the penalty's double backward through a second forward.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Sampler
+from tqdm import tqdm
+
+from textcolor import losses
+from textcolor.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
+from textcolor.config import Config, from_dict, to_dict, to_yaml
+from textcolor.grid import labelled_grid, pil_to_chw, to_pil
+from textcolor.models import Generator, PatchDiscriminator, build_models
+
+
+class TrainingError(RuntimeError):
+    """Stops a run with a one-line message (bad run dir, non-finite loss, ...)."""
+
+
+# --- devices and processes ---------------------------------------------------------------------
+
+def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    if name != "auto":
+        dev = torch.device(name)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise TrainingError(f"train.device={name} but CUDA is not available")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda", local_rank)
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device_name: str) -> Dist:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Dist()
+    if not dist.is_initialized():
+        use_nccl = torch.cuda.is_available() and device_name in ("auto", "cuda")
+        dist.init_process_group("nccl" if use_nccl else "gloo")
+    return Dist(dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def all_reduce_grads(module: torch.nn.Module, world: int) -> None:
+    """Average gradients over processes in one flat buffer."""
+    if world == 1:
+        return
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.flatten() for g in grads])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def broadcast_module(module: torch.nn.Module) -> None:
+    """Same initial weights on every process."""
+    for t in list(module.parameters()) + list(module.buffers()):
+        dist.broadcast(t.data, src=0)
+
+
+# --- data order --------------------------------------------------------------------------------
+
+class ResumableSampler(Sampler):
+    """An endless, seeded stream of (index, aug_seed) that can restart at any sample position.
+
+    Global position `pos` maps to epoch pos // n, which is a fixed permutation; process `rank` of
+    `world` takes positions start + rank, start + rank + world, ... so resuming at `start`
+    reproduces the exact data order (and augmentation) of an uninterrupted run."""
+
+    def __init__(self, n: int, seed: int, start: int = 0, rank: int = 0, world: int = 1):
+        self.n, self.seed, self.start, self.rank, self.world = n, seed, start, rank, world
+
+    def _perm(self, epoch: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(self.n, generator=g)
+
+    def __iter__(self):
+        pos = self.start + self.rank
+        epoch, perm = -1, None
+        while True:
+            if pos // self.n != epoch:
+                epoch = pos // self.n
+                perm = self._perm(epoch)
+            yield int(perm[pos % self.n]), (self.seed << 32) + pos
+            pos += self.world
+
+    def __len__(self) -> int:  # endless; DataLoader only needs a number
+        return 2 ** 62
+
+
+# --- tags --------------------------------------------------------------------------------------
+
+def make_encoder(cfg: Config, tag_table: dict | None = None):
+    """The tag encoder, or None for the untagged baseline (layout none never loads a text model)."""
+    if cfg.tags.layout == "none":
+        return None
+    from textcolor.tags import TagEncoder
+    kw = {"cache_dir": cfg.tags.cache_dir or None}
+    if tag_table and tag_table.get("names"):
+        return TagEncoder.from_table(tag_table["names"], tag_table["vectors"], model=cfg.tags.encoder, **kw)
+    return TagEncoder(cfg.tags.encoder, **kw)
+
+
+def embed(encoder, prompts: list[str], pool: str, device: torch.device) -> torch.Tensor | None:
+    if encoder is None:
+        return None
+    return encoder.embed_prompts(list(prompts), pool=pool).to(device)  # [B, E]
+
+
+def drop_prompts(prompts: list[str], p: float, gen: torch.Generator) -> list[str]:
+    """Conditioning dropout: each prompt becomes empty with probability p (the null vector)."""
+    keep = torch.rand(len(prompts), generator=gen) >= p
+    return [t if k else "" for t, k in zip(prompts, keep.tolist())]
+
+
+# --- the step ----------------------------------------------------------------------------------
+
+@dataclass
+class Models:
+    G: Generator
+    D: PatchDiscriminator
+    G_ema: Generator | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+
+def _requires_grad(m: torch.nn.Module, flag: bool) -> None:
+    for p in m.parameters():
+        p.requires_grad_(flag)
+
+
+def _grad_norm(m: torch.nn.Module) -> torch.Tensor:
+    norms = [p.grad.detach().float().norm() for p in m.parameters() if p.grad is not None]
+    return torch.stack(norms).norm() if norms else torch.zeros(())
+
+
+def train_step(m: Models, cfg: Config, sketch: torch.Tensor, image: torch.Tensor, emb: torch.Tensor | None,
+               step: int, world: int = 1, autocast=nullcontext, want_norms: bool = False) -> dict[str, torch.Tensor]:
+    """One alternating update, D first. Returns detached metrics; weights are applied here only."""
+    lc = cfg.loss
+    d_loss, g_loss = losses.get(losses.D_LOSSES, lc.adv, "adversarial loss"), losses.G_LOSSES[lc.adv]
+    cond = None
+    if cfg.disc.cond_tags and emb is not None:
+        cond = m.G.cond(sketch, emb)[:, 3:].detach()        # [B, k, H, W] tag planes for D
+    with autocast():
+        fake = m.G(sketch, emb)                                # [B, 3, H, W]; one G forward serves both phases
+
+    # D main: real pairs up, fake pairs down
+    _requires_grad(m.D, True)
+    with autocast():
+        real_logits = m.D(sketch, image, cond)
+        fake_logits = m.D(sketch, fake.detach(), cond)
+        loss_adv_d = d_loss(real_logits.float(), fake_logits.float())
+    loss_d = loss_adv_d
+    metrics = {"loss/d_adv": loss_adv_d.detach(), "score/real": real_logits.detach().float().mean(),
+               "score/fake": fake_logits.detach().float().mean()}
+
+    # D penalty: lazy (every gp_every steps) with its weight scaled by gp_every to keep the same average pull
+    if lc.penalty != "none" and step % lc.gp_every == 0:
+        penalty_fn = losses.get(losses.PENALTIES, lc.penalty, "penalty")
+        with autocast():
+            gp = penalty_fn(lambda x: m.D(sketch, x, cond), image, fake)
+        loss_d = loss_d + lc.lambda_gp * lc.gp_every * gp
+        metrics["loss/gp"] = gp.detach()
+    m.opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    all_reduce_grads(m.D, world)
+    if want_norms:
+        metrics["grad_norm/d"] = _grad_norm(m.D)
+    m.opt_d.step()
+    metrics["loss/d"] = loss_d.detach()
+
+    # G main: fool the updated D, stay close to the target in L1
+    _requires_grad(m.D, False)
+    with autocast():
+        g_adv = g_loss(m.D(sketch, fake, cond).float())
+    l1 = losses.l1(fake.float(), image)
+    loss_g = lc.lambda_adv * g_adv + lc.lambda_l1 * l1
+    m.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    all_reduce_grads(m.G, world)
+    if want_norms:
+        metrics["grad_norm/g"] = _grad_norm(m.G)
+    m.opt_g.step()
+    _requires_grad(m.D, True)
+    metrics.update({"loss/g_adv": g_adv.detach(), "loss/l1": l1.detach(), "loss/g": loss_g.detach()})
+
+    if m.G_ema is not None:
+        update_ema(m.G_ema, m.G, cfg.train.ema)
+    return metrics
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    for pe, p in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(p.detach(), 1 - decay)
+    for be, b in zip(ema.buffers(), model.buffers()):
+        be.copy_(b)
+
+
+def check_finite(metrics: dict[str, torch.Tensor], step: int) -> None:
+    values = torch.stack([v.float() for v in metrics.values()])
+    if bool(torch.isfinite(values).all()):
+        return
+    bad = [f"{k}={v.item()}" for k, v in metrics.items() if not torch.isfinite(v).all()]
+    raise TrainingError(f"step {step}: non-finite loss ({', '.join(bad)}); stopped, last good checkpoint kept")
+
+
+# --- building and state ------------------------------------------------------------------------
+
+def build(cfg: Config, embed_dim: int, device: torch.device) -> Models:
+    torch.manual_seed(cfg.train.seed)  # identical initial weights for every process and every resume
+    G, D = build_models(cfg, embed_dim)
+    G, D = G.to(device), D.to(device)
+    if cfg.train.channels_last:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.train.ema > 0 else None
+    # fused Adam: one kernel over all parameters (≈7× faster than the per-tensor loop on CPU)
+    fused = cfg.optim.fused and device.type in ("cpu", "cuda")
+    kw = dict(lr=cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2), fused=fused or None)
+    return Models(G, D, G_ema, torch.optim.Adam(G.parameters(), **kw), torch.optim.Adam(D.parameters(), **kw))
+
+
+def state_dict(m: Models, cfg: Config, step: int, samples: int, tagdrop: torch.Generator, encoder) -> dict:
+    names, vectors = encoder.table() if encoder is not None else ([], torch.zeros(0))
+    return {
+        "step": step, "samples_seen": samples, "config": to_dict(cfg),
+        "G": m.G.state_dict(), "D": m.D.state_dict(),
+        **({"G_ema": m.G_ema.state_dict()} if m.G_ema is not None else {}),
+        "opt_g": m.opt_g.state_dict(), "opt_d": m.opt_d.state_dict(),
+        "rng": {"torch": torch.get_rng_state(), "tagdrop": tagdrop.get_state(),
+                **({"cuda": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {})},
+        "tags": {"model": cfg.tags.encoder, "names": list(names), "vectors": vectors.float().cpu(),
+                 "embed_dim": m.G.embed_dim},
+    }
+
+
+def load_state(m: Models, state: dict) -> None:
+    try:
+        m.G.load_state_dict(state["G"])
+        m.D.load_state_dict(state["D"])
+        if m.G_ema is not None:
+            m.G_ema.load_state_dict(state.get("G_ema", state["G"]))
+        m.opt_g.load_state_dict(state["opt_g"])
+        m.opt_d.load_state_dict(state["opt_d"])
+    except (KeyError, RuntimeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint does not match this config's architecture "
+                              f"({str(e).splitlines()[0][:200]})") from None
+
+
+# --- logging -----------------------------------------------------------------------------------
+
+@torch.no_grad()
+def probe_images(G: Generator, val: dict, prompts: list[str], encoder, pool: str, device) -> dict:
+    """Fixed validation sketches: sketch | output | target, and the tag-ablation panel."""
+    was_training = G.training
+    G.eval()
+    sketch, target = val["sketch"].to(device), val["image"].to(device)
+    own = G(sketch, embed(encoder, val["tags"], pool, device))
+    rows = [[to_pil(s), to_pil(o), to_pil(t)] for s, o, t in zip(sketch, own, target)]
+    samples = labelled_grid(rows, ["sketch", "output (own tags)", "target"])
+    panel = None
+    if encoder is not None:
+        outs = [G(sketch, embed(encoder, [p] * len(sketch), pool, device)) for p in prompts]  # P × [B, 3, H, W]
+        rows = [[to_pil(sketch[i])] + [to_pil(o[i]) for o in outs] for i in range(len(sketch))]
+        panel = labelled_grid(rows, ["sketch"] + [p or "(no tags)" for p in prompts])
+    G.train(was_training)
+    return {"samples": samples, "tag_ablation": panel}
+
+
+@torch.no_grad()
+def val_l1(G: Generator, val: dict, encoder, pool: str, device) -> float:
+    was_training = G.training
+    G.eval()
+    out = G(val["sketch"].to(device), embed(encoder, val["tags"], pool, device))
+    G.train(was_training)
+    return losses.l1(out, val["image"].to(device)).item()
+
+
+def flat_hparams(cfg: Config) -> dict:
+    keep = ("tags.layout", "tags.k", "tags.pool", "tags.drop_prob", "gen.base", "gen.depth", "gen.norm",
+            "gen.act", "gen.dropout", "disc.layers", "disc.norm", "disc.cond_tags", "loss.adv", "loss.penalty",
+            "loss.lambda_adv", "loss.lambda_l1", "loss.lambda_gp", "loss.gp_every", "optim.lr",
+            "train.batch_size", "train.steps", "data.size", "data.source")
+    d = to_dict(cfg)
+    out = {}
+    for key in keep:
+        v = d
+        for part in key.split("."):
+            v = v[part]
+        out[key] = v
+    return out
+
+
+def write_hparams(writer, cfg: Config, metrics: dict[str, float]) -> None:
+    """HParams entry in the run's own directory, so a sweep compares side by side."""
+    from torch.utils.tensorboard.summary import hparams
+    exp, ssi, sei = hparams(flat_hparams(cfg), metrics)
+    fw = writer._get_file_writer()
+    for summary in (exp, ssi, sei):
+        fw.add_summary(summary)
+    for k, v in metrics.items():
+        writer.add_scalar(k, v, cfg.train.steps)
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+@dataclass
+class RunResult:
+    step: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    checkpoint: Path | None = None
+    stopped_by_signal: bool = False
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM ask the loop to checkpoint and leave at the next step boundary."""
+
+    def __init__(self):
+        self.signal: int | None = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:  # second signal: give up politely
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def prepare_run_dir(out_dir: Path, resume: bool) -> Path | None:
+    """Refuse to train over someone's checkpoints unless resuming; return the checkpoint to resume."""
+    ckpts = list_checkpoints(out_dir / "checkpoints")
+    if ckpts and not resume:
+        raise TrainingError(f"{out_dir} already holds checkpoints; pass --resume to continue it, "
+                            f"or choose another --out")
+    last = out_dir / "checkpoints" / "last.pt"
+    if resume and ckpts:
+        return last if last.exists() else ckpts[-1]
+    return None
+
+
+def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int | None = None) -> RunResult:
+    """Train per `cfg` into `out_dir` (config.yaml, checkpoints/, TensorBoard events).
+
+    `max_steps` stops early after that many steps of this call (tests use it to simulate a crash)."""
+    from textcolor.data import build_dataset, summarize_skipped
+    out_dir = Path(out_dir)
+    dd = init_distributed(cfg.train.device)
+    device = pick_device(cfg.train.device, dd.local_rank)
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
+    resume_from = prepare_run_dir(out_dir, resume)
+    state = load_checkpoint(resume_from) if resume_from else None
+    if state is not None:
+        saved = from_dict(state["config"])
+        if (saved.gen, saved.disc, saved.tags.layout, saved.tags.k) != (cfg.gen, cfg.disc, cfg.tags.layout, cfg.tags.k):
+            raise TrainingError(f"{resume_from}: the config's model settings differ from the checkpoint's; "
+                                f"resume with the run's own config.yaml")
+
+    # data
+    train_ds, val_ds = build_dataset(cfg, train=True), build_dataset(cfg, train=False)
+    if len(train_ds) == 0:
+        raise TrainingError(f"no usable training samples in {cfg.data.source}:{cfg.data.path or '(synthetic)'}")
+    skipped = getattr(train_ds, "skipped", [])
+    step = state["step"] if state else 0
+    samples = state["samples_seen"] if state else 0
+    sampler = ResumableSampler(len(train_ds), cfg.train.seed, samples, dd.rank, dd.world)
+    loader = DataLoader(train_ds, batch_size=cfg.train.batch_size, sampler=sampler, drop_last=True,
+                        num_workers=cfg.data.workers, persistent_workers=False,
+                        pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(cfg.train.seed),
+                        prefetch_factor=4 if cfg.data.workers > 0 else None)
+    val_loader = DataLoader(val_ds, batch_size=min(len(val_ds), cfg.data.val_n), shuffle=False)
+    val = next(iter(val_loader))
+
+    # tags and models
+    encoder = make_encoder(cfg, state["tags"] if state else None)
+    embed_dim = encoder.dim if encoder is not None else 1
+    m = build(cfg, embed_dim, device)
+    tagdrop = torch.Generator().manual_seed(cfg.train.seed * 7919 + dd.rank)
+    if state is not None:
+        load_state(m, state)
+        tagdrop.set_state(state["rng"]["tagdrop"])
+    elif dd.world > 1:
+        broadcast_module(m.G)
+        broadcast_module(m.D)
+        if m.G_ema is not None:
+            m.G_ema.load_state_dict(m.G.state_dict())
+
+    writer = None
+    if dd.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.yaml").write_text(to_yaml(cfg))
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(out_dir))
+        if skipped:
+            tqdm.write(summarize_skipped(skipped))
+
+    def save() -> Path | None:
+        if not dd.main:
+            return None
+        return save_checkpoint(state_dict(m, cfg, step, samples, tagdrop, encoder), out_dir / "checkpoints",
+                               cfg.train.keep_last)
+
+    use_amp = cfg.train.amp and device.type == "cuda"
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else nullcontext
+    mem = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    # RNG last: everything above may draw from the global generator; the loop must not see that
+    torch.manual_seed(cfg.train.seed + 1_000 * dd.rank)
+    if state is not None:
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state(state["rng"]["cuda"])
+
+    result = RunResult(step)
+    end = cfg.train.steps if max_steps is None else min(cfg.train.steps, step + max_steps)
+    bar = tqdm(total=cfg.train.steps, initial=step, disable=not dd.main, desc=cfg.name, dynamic_ncols=True)
+    acc: dict[str, list[torch.Tensor]] = {}
+    bad_samples, t_log, steps_since = 0, time.perf_counter(), 0
+    last_ckpt: Path | None = None
+    batches = iter(loader)
+    with _StopFlag() as stop:
+        if dd.main and step == 0:
+            _log_images(writer, m, val, cfg, encoder, device, step)
+        while step < end and stop.signal is None:
+            batch = next(batches)
+            bad_samples += sum(1 for b in batch.get("bad", []) if b)
+            sketch = batch["sketch"].to(device, non_blocking=True, memory_format=mem)
+            image = batch["image"].to(device, non_blocking=True, memory_format=mem)
+            prompts = drop_prompts(batch["tags"], cfg.tags.drop_prob, tagdrop)
+            emb = embed(encoder, prompts, cfg.tags.pool, device)
+            log_now = (step + 1) % cfg.train.log_every == 0
+            metrics = train_step(m, cfg, sketch, image, emb, step, dd.world, autocast, want_norms=log_now)
+            check_finite(metrics, step)
+            step += 1
+            samples += cfg.train.batch_size * dd.world
+            steps_since += 1
+            bar.update(1)
+            for k, v in metrics.items():
+                acc.setdefault(k, []).append(v)
+            if log_now and dd.main:
+                dt = time.perf_counter() - t_log
+                means = {k: torch.stack(v).float().mean().item() for k, v in acc.items()}
+                for k, v in means.items():
+                    writer.add_scalar(k, v, step)
+                writer.add_scalar("speed/images_per_s", steps_since * cfg.train.batch_size * dd.world / dt, step)
+                writer.add_scalar("lr/g", m.opt_g.param_groups[0]["lr"], step)
+                writer.add_scalar("lr/d", m.opt_d.param_groups[0]["lr"], step)
+                if bad_samples:
+                    writer.add_scalar("data/bad_samples", bad_samples, step)
+                bar.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in means.items() if k.startswith("loss/")})
+                result.metrics = means
+                acc, t_log, steps_since = {}, time.perf_counter(), 0
+            if dd.main and step % cfg.train.image_every == 0:
+                _log_images(writer, m, val, cfg, encoder, device, step)
+            if step % cfg.train.ckpt_every == 0 or step == cfg.train.steps:
+                last_ckpt = save() or last_ckpt
+    bar.close()
+    if stop.signal is not None and (last_ckpt is None or not last_ckpt.name.endswith(f"{step:07d}.pt")):
+        last_ckpt = save() or last_ckpt
+        if dd.main:
+            tqdm.write(f"stopped by signal {stop.signal} at step {step}; checkpoint {last_ckpt}")
+    result.step, result.checkpoint, result.stopped_by_signal = step, last_ckpt, stop.signal is not None
+    if dd.main:
+        if step == cfg.train.steps:
+            final = {"final/val_l1": val_l1(m.G_ema or m.G, val, encoder, cfg.tags.pool, device),
+                     **{f"final/{k.replace('/', '_')}": v for k, v in result.metrics.items()}}
+            write_hparams(writer, cfg, final)
+            result.metrics.update(final)
+        if bad_samples or skipped:
+            tqdm.write(f"data: {len(skipped)} files skipped at scan, {bad_samples} failed at load")
+        writer.close()
+    return result
+
+
+def _log_images(writer, m: Models, val: dict, cfg: Config, encoder, device, step: int) -> None:
+    G = m.G_ema or m.G
+    imgs = probe_images(G, val, cfg.train.probe_prompts, encoder, cfg.tags.pool, device)
+    writer.add_image("samples", pil_to_chw(imgs["samples"]), step)
+    if imgs["tag_ablation"] is not None:
+        writer.add_image("tag_ablation", pil_to_chw(imgs["tag_ablation"]), step)
