@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from textcolor.config import XDoGConfig
+from textcolor.tags import parse_tag_file, tags_to_prompt
 from textcolor.imageio import MAX_PIXELS, BadImageError, open_rgb, probe
 from textcolor.xdog import xdog_rgb
 
@@ -50,19 +51,12 @@ class DatasetError(ValueError):
 
 # ---------------------------------------------------------------- tags
 
-def parse_tags(text: str) -> list[str]:
-    """Comma-separated prompt ("a, b c, d") if there is a comma, else a whitespace-separated
-    Danbooru dump ("a b_c d")."""
-    parts = text.split(",") if "," in text else text.split()
-    return [t.strip() for t in parts if t.strip()]
-
-
 def _tag_list(value: Any) -> list[str]:
     """A table cell → tags: a string, a list (Parquet list columns) or missing."""
     if isinstance(value, str):
-        return parse_tags(value)
+        return parse_tag_file(value)
     if isinstance(value, (list, tuple, np.ndarray)):
-        return [str(t) for t in value]
+        return parse_tag_file(", ".join(map(str, value)))
     return []
 
 
@@ -72,7 +66,7 @@ def read_sidecar(image_path: str | Path) -> str:
         text = Path(image_path).with_suffix(".txt").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
-    return ", ".join(parse_tags(text))
+    return tags_to_prompt(parse_tag_file(text))
 
 
 # ---------------------------------------------------------------- preprocessing
@@ -190,7 +184,7 @@ def table_samples(table: str | Path, file_column: str = "file", tags_column: str
         tags = _tag_list(cell)
         if required.issubset(tags) and isinstance(file, str) and file:
             paths.append(root / file)
-            prompts.append(", ".join(tags))
+            prompts.append(tags_to_prompt(tags))
     return paths, prompts
 
 

@@ -167,17 +167,10 @@ def _grad_norm(m: torch.nn.Module) -> torch.Tensor:
     return torch.stack(norms).norm() if norms else torch.zeros(())
 
 
-def train_step(m: Models, cfg: Config, sketch: torch.Tensor, image: torch.Tensor, emb: torch.Tensor | None,
-               step: int, world: int = 1, autocast=nullcontext, want_norms: bool = False) -> dict[str, torch.Tensor]:
-    """One alternating update, D first. Returns detached metrics; weights are applied here only."""
+def _d_step(m: Models, cfg: Config, sketch, image, fake, cond, step: int, world: int, autocast,
+            want_norms: bool) -> dict[str, torch.Tensor]:
     lc = cfg.loss
-    d_loss, g_loss = losses.get(losses.D_LOSSES, lc.adv, "adversarial loss"), losses.G_LOSSES[lc.adv]
-    cond = None
-    if cfg.disc.cond_tags and emb is not None:
-        cond = m.G.cond(sketch, emb)[:, 3:].detach()        # [B, k, H, W] tag planes for D
-    with autocast():
-        fake = m.G(sketch, emb)                                # [B, 3, H, W]; one G forward serves both phases
-
+    d_loss = losses.get(losses.D_LOSSES, lc.adv, "adversarial loss")
     # D main: real pairs up, fake pairs down
     _requires_grad(m.D, True)
     with autocast():
@@ -202,11 +195,28 @@ def train_step(m: Models, cfg: Config, sketch: torch.Tensor, image: torch.Tensor
         metrics["grad_norm/d"] = _grad_norm(m.D)
     m.opt_d.step()
     metrics["loss/d"] = loss_d.detach()
+    return metrics
+
+
+def train_step(m: Models, cfg: Config, sketch: torch.Tensor, image: torch.Tensor, emb: torch.Tensor | None,
+               step: int, world: int = 1, autocast=nullcontext, want_norms: bool = False) -> dict[str, torch.Tensor]:
+    """One alternating update, D first. Returns detached metrics; weights are applied here only."""
+    lc = cfg.loss
+    g_loss = losses.get(losses.G_LOSSES, lc.adv, "adversarial loss")
+    cond = None
+    if cfg.disc.cond_tags and emb is not None:
+        cond = m.G.cond(sketch, emb)[:, 3:].detach()        # [B, k, H, W] tag planes for D
+    with autocast():
+        fake = m.G(sketch, emb)                                # [B, 3, H, W]; one G forward serves both phases
+
+    metrics: dict[str, torch.Tensor] = {}
+    if lc.lambda_adv > 0:  # L1-only runs (λ_adv = 0) train no critic at all
+        metrics = _d_step(m, cfg, sketch, image, fake, cond, step, world, autocast, want_norms)
 
     # G main: fool the updated D, stay close to the target in L1
     _requires_grad(m.D, False)
     with autocast():
-        g_adv = g_loss(m.D(sketch, fake, cond).float())
+        g_adv = g_loss(m.D(sketch, fake, cond).float()) if lc.lambda_adv > 0 else fake.new_zeros(())
     l1 = losses.l1(fake.float(), image)
     loss_g = lc.lambda_adv * g_adv + lc.lambda_l1 * l1
     m.opt_g.zero_grad(set_to_none=True)

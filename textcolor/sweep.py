@@ -1,0 +1,44 @@
+"""Run every ablation config into one TensorBoard tree, at a short budget.
+
+    python -m textcolor.sweep --out runs/sweep train.steps=600
+    tensorboard --logdir runs/sweep        # Scalars, Images (tag_ablation) and HParams side by side
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from textcolor import REPO_ROOT
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--configs", nargs="+", type=Path,
+                   default=sorted((REPO_ROOT / "configs" / "ablations").glob("*.yaml")))
+    p.add_argument("--out", type=Path, default=Path("runs/sweep"))
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every run, e.g. train.steps=600")
+    args = p.parse_args(argv)
+    from textcolor.checkpoint import CheckpointError
+    from textcolor.config import ConfigError, load_config
+    from textcolor.training import TrainingError, train
+    try:  # validate every config before spending minutes on the first run
+        cfgs = [(path.stem, load_config(path, args.overrides)) for path in args.configs]
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    failed = []
+    for i, (name, cfg) in enumerate(cfgs, 1):
+        print(f"[{i}/{len(cfgs)}] {name}", flush=True)
+        run_dir = args.out / name
+        try:
+            train(cfg, run_dir, resume=(run_dir / "checkpoints").exists())
+        except (CheckpointError, TrainingError) as e:
+            print(f"error in {name}: {e}", file=sys.stderr)
+            failed.append(name)
+    print(f"sweep done: {len(cfgs) - len(failed)} runs in {args.out}" + (f", failed: {failed}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
