@@ -22,3 +22,16 @@ def tiny_cfg():
         "train.steps=4", "train.batch_size=2", "train.log_every=2", "train.image_every=2",
         "train.ckpt_every=2", "train.keep_last=2",
     ])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_tag_cache(tmp_path_factory):
+    """One embedding cache for the whole session: the text model loads at most once per process."""
+    path = tmp_path_factory.mktemp("tag_cache")
+    old = os.environ.get("TEXTCOLOR_CACHE")
+    os.environ["TEXTCOLOR_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("TEXTCOLOR_CACHE", None)
+    else:
+        os.environ["TEXTCOLOR_CACHE"] = old

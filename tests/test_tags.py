@@ -321,3 +321,9 @@ def test_import_is_lazy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_from_config(tmp_path):
+    from textcolor.config import TagConfig
+    enc = TagEncoder.from_config(TagConfig(cache_dir=str(tmp_path)))
+    assert enc.model_id == "all-MiniLM-L6-v2" and enc.cache_path.is_relative_to(tmp_path)

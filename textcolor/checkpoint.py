@@ -8,14 +8,20 @@ Files: checkpoints/step_000100.pt ... and last.pt, a hard link to the newest one
 """
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from textcolor.config import Config
 
 FORMAT = "textcolor-checkpoint"
 VERSION = 1
@@ -116,3 +122,75 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     if state.get("version", 0) > VERSION:
         raise CheckpointError(f"{p}: checkpoint version {state['version']} is newer than this textcolor ({VERSION})")
     return state
+
+
+# --- generator-only files (the shipped model, exports) -----------------------------------------
+
+GENERATOR_FORMAT = "textcolor-generator"
+
+
+@dataclass
+class LoadedGenerator:
+    generator: "torch.nn.Module"
+    cfg: "Config"
+    tag_names: list[str]
+    tag_vectors: torch.Tensor
+
+
+def _generator_parts(path: Path) -> tuple[dict, dict, list[str], torch.Tensor]:
+    """(G weights, config dict, tag names, tag vectors) from a .pt checkpoint or a .safetensors export."""
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file, safe_open
+        try:
+            with safe_open(str(path), "pt") as f:
+                meta = f.metadata() or {}
+            tensors = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise CheckpointError(f"{path}: truncated or corrupt safetensors file ({str(e)[:120]})") from None
+        if meta.get("format") != GENERATOR_FORMAT:
+            raise CheckpointError(f"{path}: not a textcolor generator file")
+        weights = {k[2:]: v for k, v in tensors.items() if k.startswith("G.")}
+        return weights, json.loads(meta["config"]), json.loads(meta["tag_names"]), tensors["tags.vectors"]
+    state = load_checkpoint(path)
+    tags = state.get("tags", {})
+    return state.get("G_ema", state["G"]), state["config"], list(tags.get("names", [])), tags.get("vectors", torch.zeros(0))
+
+
+def load_generator(path: str | Path) -> LoadedGenerator:
+    """Rebuild the generator (EMA weights when present) with its config and tag vocabulary."""
+    from textcolor.config import ConfigError, from_dict
+    from textcolor.models import Generator
+    p = resolve(path)
+    weights, config, names, vectors = _generator_parts(p)
+    try:
+        cfg = from_dict(config)
+    except ConfigError as e:
+        raise CheckpointError(f"{p}: its config is not valid for this textcolor ({e})") from None
+    embed_dim = vectors.shape[1] if vectors.dim() == 2 and vectors.shape[0] else 1
+    if cfg.tags.layout != "none" and "cond.proj.weight" in weights:
+        embed_dim = weights["cond.proj.weight"].shape[1]
+    g = Generator(cfg.gen, cfg.tags, embed_dim)
+    try:
+        g.load_state_dict(weights)
+    except RuntimeError as e:
+        raise CheckpointError(f"{p}: weights do not fit the architecture in its config "
+                              f"({str(e).splitlines()[0][:160]})") from None
+    return LoadedGenerator(g, cfg, names, vectors.float())
+
+
+def export_generator(src: str | Path, dst: str | Path) -> Path:
+    """Write the generator (EMA when present), config and tag table as one .safetensors file."""
+    from safetensors.torch import save_file
+    from textcolor.config import to_dict
+    g = load_generator(src)
+    tensors = {f"G.{k}": v.contiguous() for k, v in g.generator.state_dict().items()}
+    tensors["tags.vectors"] = g.tag_vectors.contiguous()
+    meta = {"format": GENERATOR_FORMAT, "version": str(VERSION), "config": json.dumps(to_dict(g.cfg)),
+            "tag_names": json.dumps(g.tag_names)}
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, dst)
+    return dst

@@ -29,8 +29,8 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from textcolor.config import XDoGConfig
-from textcolor.tags import parse_tag_file, tags_to_prompt
 from textcolor.imageio import MAX_PIXELS, BadImageError, open_rgb, probe
+from textcolor.tags import parse_tag_file, tag_text, tags_to_prompt
 from textcolor.xdog import xdog_rgb
 
 if TYPE_CHECKING:
@@ -82,7 +82,8 @@ def resize_short(img: Image.Image, size: int) -> Image.Image:
     return img.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
-def crop_box(width: int, height: int, size: int, rng: np.random.Generator | None = None) -> tuple[int, int, int, int]:
+def crop_box(width: int, height: int, size: int,
+             rng: np.random.Generator | None = None) -> tuple[int, int, int, int]:
     """A size×size box: uniformly random when rng is given, centred otherwise."""
     if rng is None:
         left, top = (width - size) // 2, (height - size) // 2
@@ -164,7 +165,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         return reader(path)
     except Exception as e:  # pandas/pyarrow parse errors come in many classes
-        raise DatasetError(f"{path}: cannot read table ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise DatasetError(f"{path}: cannot read table ({type(e).__name__}: {first})") from None
 
 
 def table_samples(table: str | Path, file_column: str = "file", tags_column: str = "tags",
@@ -178,17 +180,19 @@ def table_samples(table: str | Path, file_column: str = "file", tags_column: str
         raise DatasetError(f"{table}: no column {', '.join(map(repr, missing))}; "
                            f"available columns: {', '.join(map(str, df.columns))}")
     root = Path(image_root) if image_root else table.parent
-    required = set(require_tags)
+    # compared as tag_text, so `white_background` matches `White Background` as the encoder would
+    required = {tag_text(t) for t in require_tags}
     paths, prompts = [], []
     for file, cell in zip(df[file_column], df[tags_column]):
         tags = _tag_list(cell)
-        if required.issubset(tags) and isinstance(file, str) and file:
+        if required.issubset(map(tag_text, tags)) and isinstance(file, str) and file:
             paths.append(root / file)
             prompts.append(tags_to_prompt(tags))
     return paths, prompts
 
 
-def check_image(path: str | Path, size: int, min_size_frac: float, max_pixels: int = MAX_PIXELS) -> str | None:
+def check_image(path: str | Path, size: int, min_size_frac: float,
+                max_pixels: int = MAX_PIXELS) -> str | None:
     """Header-only check: None if usable, else a short reason."""
     try:
         w, h = probe(path, max_pixels)
@@ -197,7 +201,8 @@ def check_image(path: str | Path, size: int, min_size_frac: float, max_pixels: i
     return "too small" if min(w, h) < size * min_size_frac else None
 
 
-def summarize_skipped(skipped: Sequence[tuple[str, str]], total: int | None = None, see: str | None = None) -> str:
+def summarize_skipped(skipped: Sequence[tuple[str, str]], total: int | None = None,
+                      see: str | None = None) -> str:
     """One line for the log: "skipped 3 of 120 files: 1 empty, 1 not an image, 1 too small (see X)"."""
     if not skipped:
         return "skipped no files" if total is None else f"skipped 0 of {total} files"
@@ -255,7 +260,8 @@ class _FileDataset(_LazyDataset):
         super().__init__(size, train, flip, xdog)
         self.total = len(paths)
         keep = []
-        for i, path in enumerate(tqdm(paths, desc=f"scanning {what}", unit="file", disable=None, leave=False)):
+        progress = tqdm(paths, desc=f"scanning {what}", unit="file", disable=None, leave=False)
+        for i, path in enumerate(progress):
             reason = check_image(path, size, min_size_frac)
             if reason is None:
                 keep.append(i)
@@ -306,7 +312,8 @@ class TableDataset(_FileDataset):
                  image_root: str | Path | None = None, require_tags: Sequence[str] = ()):
         paths, prompts = table_samples(table, file_column, tags_column, image_root, require_tags)
         if not paths:
-            raise DatasetError(f"{table}: no rows" + (f" carrying all of {list(require_tags)}" if require_tags else ""))
+            having = f" carrying all of {list(require_tags)}" if require_tags else ""
+            raise DatasetError(f"{table}: no rows{having}")
         super().__init__(paths, size, train, flip, xdog, min_size_frac, str(table))
         self.prompts = np.array(prompts)[self.kept]
 
@@ -327,8 +334,8 @@ class CacheDataset(_LazyDataset):
             raise DatasetError(f"{self.root}: cache prepared at size {meta['size']}, but size is {size}; "
                                f"re-run textcolor.prepare with --size {size}")
         if xdog is not None and meta["xdog"] != dataclasses.asdict(xdog):
-            raise DatasetError(f"{self.root}: cache sketches were made with xdog {meta['xdog']}, "
-                               f"not {dataclasses.asdict(xdog)}; re-run textcolor.prepare with those parameters")
+            raise DatasetError(f"{self.root}: cache sketches were made with xdog {meta['xdog']}, not "
+                               f"{dataclasses.asdict(xdog)}; re-run textcolor.prepare with those parameters")
         index = pd.read_csv(self.root / CACHE_INDEX, dtype=str, keep_default_na=False)
         if index.empty:
             raise DatasetError(f"{self.root}: empty cache (was textcolor.prepare interrupted?)")

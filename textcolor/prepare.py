@@ -93,9 +93,10 @@ def _prepare_one(job: Job, out: Path, size: int, min_size_frac: float,
     except BadImageError as e:
         return None, (src, e.reason, str(e))
     if min(img.size) < size * min_size_frac:
-        return None, (src, "too small", f"{src}: {img.width}x{img.height} is smaller than {size}·{min_size_frac:g}")
+        message = f"{src}: {img.width}x{img.height} is smaller than {size}·{min_size_frac:g}"
+        return None, (src, "too small", message)
     img = resize_short(img, size)
-    sketch = Image.fromarray(sketch_array(np.asarray(img), xdog))
+    sketch = Image.fromarray(sketch_array(np.array(img), xdog))  # a copy: torch warns on read-only arrays
     name = f"{number:06d}.png"
     save_png_atomic(img, out / "images" / name)          # OutputError ends the whole run
     save_png_atomic(sketch, out / "sketches" / name)

@@ -57,10 +57,11 @@ def _expand(inputs: list[Path]) -> list[Path]:
 
 
 def _sketch_one(src: Path, dst: Path, cfg: XDoGConfig) -> None:
-    save_png_atomic(Image.fromarray(sketch_array(np.asarray(open_rgb(src)), cfg)), dst)
+    save_png_atomic(Image.fromarray(sketch_array(np.array(open_rgb(src)), cfg)), dst)
 
 
-def _refusal(src: Path, dst: Path, inputs: set[Path], written: dict[Path, Path], overwrite: bool) -> str | None:
+def _refusal(src: Path, dst: Path, inputs: set[Path], written: dict[Path, Path],
+             overwrite: bool) -> str | None:
     """Why dst must not be written for src, or None."""
     key = dst.resolve()
     if key in inputs:

@@ -1,0 +1,144 @@
+"""Colour sketches from tags.
+
+    python infer.py --sketch s.png --tags "hatsune_miku"                   # -> s.colored.png
+    python infer.py --sketch s.png --tags "hibiki_(kantai_collection)" --tags "akatsuki_(kantai_collection)" --grid strip.png
+    python infer.py --sketch drawings/ --tags "red_hair, blue_eyes" --out coloured/
+    python infer.py --sketch photo.png --from-color --tags monochrome --strength 1.5
+
+Outputs never replace an input or an existing file (pass --overwrite for existing outputs).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+OUTPUT_MARKERS = (".colored", ".sketch")  # our own outputs, skipped when a folder is read back
+
+
+class UsageError(Exception):
+    """Bad input: one line for the user, exit code 2."""
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sketch", required=True, type=Path, help="a sketch image or a folder of them")
+    p.add_argument("--tags", action="append", help="a prompt (comma-separated tags); repeat for several")
+    p.add_argument("--out", type=Path, help="output file (one input, one prompt) or directory")
+    p.add_argument("--grid", type=Path, help="also write one labelled strip: sketch, then one panel per prompt")
+    p.add_argument("--from-color", action="store_true", help="inputs are colour images: extract the sketch with XDoG")
+    p.add_argument("--strength", type=float, default=1.0, help="tag strength: 0 untagged, 1 normal, >1 exaggerated")
+    p.add_argument("--size", type=int, help="working resolution (default: the model's training size)")
+    p.add_argument("--checkpoint", type=Path, help="train.py checkpoint, run dir or .safetensors (default: shipped model)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: cuda if available)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files (never inputs)")
+    return p.parse_args(argv)
+
+
+def find_inputs(path: Path) -> list[Path]:
+    from textcolor.data import is_image_name
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p.name)
+                       and not any(m in p.name for m in OUTPUT_MARKERS))
+        if not found:
+            raise UsageError(f"{path}: no images in this folder")
+        return found
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or folder")
+    return [path]
+
+
+def slug(prompt: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", prompt).strip("_")[:60] or "untagged"
+
+
+def plan_outputs(inputs: list[Path], prompts: list[str], out: Path | None, root: Path) -> dict:
+    """(input, prompt) -> output path; refuses any output that is an input or already exists."""
+    single = len(inputs) == 1 and len(prompts) == 1
+    as_file = out is not None and single and out.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")
+    plan = {}
+    for src in inputs:
+        for prompt in prompts:
+            name = f"{src.stem}.colored.png" if len(prompts) == 1 else f"{src.stem}.colored.{slug(prompt)}.png"
+            if as_file:
+                dst = out
+            elif out is None:
+                dst = src.with_name(name)
+            else:
+                rel = src.parent.relative_to(root) if root.is_dir() else Path()
+                dst = out / rel / name
+            plan[src, prompt] = dst
+    return plan
+
+
+def check_outputs(paths: list[Path], inputs: list[Path], overwrite: bool) -> None:
+    resolved_inputs = {p.resolve() for p in inputs}
+    for dst in paths:
+        if dst.resolve() in resolved_inputs:
+            raise UsageError(f"{dst}: refusing to overwrite an input image")
+        if dst.exists() and not overwrite:
+            raise UsageError(f"{dst}: already exists (pass --overwrite to replace it)")
+
+
+def run(args) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from textcolor.colorize import Colorizer
+    from textcolor.imageio import BadImageError, save_png_atomic
+
+    prompts = args.tags or [""]
+    inputs = find_inputs(args.sketch)
+    plan = plan_outputs(inputs, prompts, args.out, args.sketch)
+    check_outputs(list(plan.values()) + ([args.grid] if args.grid else []), inputs, args.overwrite)
+    if args.size is not None and args.size < 8:
+        raise UsageError(f"--size {args.size} is too small")
+    torch.manual_seed(args.seed)
+    colorizer = Colorizer.from_checkpoint(args.checkpoint, device=args.device, size=args.size)
+    grid_rows, failed = [], 0
+    for src in tqdm(inputs, disable=len(inputs) == 1, desc="colouring", unit="img"):
+        try:
+            item = colorizer.prepare(src, from_color=args.from_color)
+        except BadImageError as e:
+            if len(inputs) == 1:
+                raise
+            tqdm.write(f"skipped: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        images = colorizer.colorize_prepared([item] * len(prompts), prompts, args.strength)
+        for prompt, img in zip(prompts, images):
+            save_png_atomic(img, plan[src, prompt])
+        if args.grid:
+            sketch = ((item.sketch[0].clamp(-1, 1) + 1) * 127.5).byte().numpy()
+            from PIL import Image
+            grid_rows.append([Image.fromarray(sketch).convert("RGB").resize(images[0].size)] + images)
+    if args.grid and grid_rows:
+        from textcolor.grid import labelled_grid
+        save_png_atomic(labelled_grid(grid_rows, ["sketch"] + [p or "(no tags)" for p in prompts]), args.grid)
+    written = (len(inputs) - failed) * len(prompts)
+    where = plan[inputs[0], prompts[0]] if written == 1 else (args.out or "beside the inputs")
+    print(f"wrote {written} image(s) to {where}" + (f"; {failed} input(s) skipped" if failed else ""))
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from textcolor.checkpoint import CheckpointError
+    from textcolor.imageio import BadImageError, OutputError
+    try:
+        return run(args)
+    except (UsageError, BadImageError, CheckpointError, OutputError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # e.g. --size not a multiple of the model's 2**depth
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

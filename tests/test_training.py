@@ -1,0 +1,142 @@
+"""End-to-end training: loss goes down, exact resume, DDP, checkpoints, TensorBoard, failures."""
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from textcolor.checkpoint import CheckpointError, load_checkpoint
+from textcolor.training import TrainingError, build, train, train_step
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def weights(path):
+    return load_checkpoint(path)["G"]
+
+
+def test_a_few_dozen_steps_reduce_l1(tiny_cfg):
+    tiny_cfg = replace(tiny_cfg, optim=replace(tiny_cfg.optim, lr=1e-3))
+    m = build(tiny_cfg, embed_dim=6, device=torch.device("cpu"))
+    # a learnable target: paper takes a per-sample colour (from the tag), lines stay dark
+    lines = (torch.rand(2, 1, 32, 32) > 0.2).float()
+    colour = torch.tensor([[0.8, -0.5, 0.2], [-0.6, 0.1, 0.9]]).view(2, 3, 1, 1)
+    sketch, image = (lines * 2 - 1).expand(2, 3, 32, 32), lines * colour - (1 - lines)
+    emb = torch.randn(2, 6)
+    torch.manual_seed(0)
+    first = [train_step(m, tiny_cfg, sketch, image, emb, s)["loss/l1"].item() for s in range(3)]
+    for s in range(3, 40):
+        last = train_step(m, tiny_cfg, sketch, image, emb, s)
+    assert last["loss/l1"].item() < 0.5 * min(first)
+    assert {"loss/d", "loss/gp", "loss/g_adv", "loss/l1", "score/real", "score/fake"} <= set(last)
+
+
+def test_l1_only_trains_no_critic(tiny_cfg):
+    cfg = replace(tiny_cfg, loss=replace(tiny_cfg.loss, lambda_adv=0.0, penalty="none"))
+    m = build(cfg, embed_dim=6, device=torch.device("cpu"))
+    before = [p.clone() for p in m.D.parameters()]
+    metrics = train_step(m, cfg, torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32), torch.randn(2, 6), 0)
+    assert "loss/d" not in metrics
+    assert all(torch.equal(a, b) for a, b in zip(before, m.D.parameters()))
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_resume_is_bit_identical(tiny_cfg, tmp_path, workers):
+    cfg = replace(tiny_cfg, data=replace(tiny_cfg.data, workers=workers),
+                  train=replace(tiny_cfg.train, ema=0.9, steps=6, ckpt_every=3))
+    cfg.gen.dropout = 0.3  # RNG inside G must be restored too
+    full = train(cfg, tmp_path / "full")
+    train(cfg, tmp_path / "part", max_steps=3)          # "crash" after the step-3 checkpoint
+    resumed = train(cfg, tmp_path / "part", resume=True)
+    assert full.step == resumed.step == 6
+    a, b = load_checkpoint(full.checkpoint), load_checkpoint(resumed.checkpoint)
+    for key in ("G", "G_ema", "D"):
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), f"{key}.{name}"
+    assert torch.equal(a["opt_g"]["state"][0]["exp_avg"], b["opt_g"]["state"][0]["exp_avg"])
+
+
+def test_run_dir_layout_and_tensorboard(tiny_cfg, tmp_path):
+    res = train(tiny_cfg, tmp_path / "run")
+    run = tmp_path / "run"
+    assert (run / "config.yaml").exists()
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == ["last.pt", "step_0000002.pt", "step_0000004.pt"]
+    assert os.path.samefile(run / "checkpoints/last.pt", run / "checkpoints/step_0000004.pt")
+    state = load_checkpoint(res.checkpoint)
+    assert state["step"] == 4 and "hatsune_miku" in state["tags"]["names"]
+    assert state["tags"]["vectors"].shape == (len(state["tags"]["names"]), 384)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    ea = EventAccumulator(str(run), size_guidance={"images": 0}).Reload()
+    tags = ea.Tags()
+    assert {"samples", "tag_ablation"} <= set(tags["images"])
+    assert {"loss/d", "loss/gp", "loss/l1", "score/real", "speed/images_per_s", "grad_norm/g"} <= set(tags["scalars"])
+    assert "final/val_l1" in tags["scalars"]
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator as PluginAccumulator
+    hp = PluginAccumulator(str(run)).Reload().PluginTagToContent("hparams")
+    assert "_hparams_/experiment" in hp and "_hparams_/session_start_info" in hp
+
+
+def test_refuses_to_overwrite_a_run_without_resume(tiny_cfg, tmp_path):
+    train(tiny_cfg, tmp_path / "run", max_steps=2)
+    with pytest.raises(TrainingError, match="--resume"):
+        train(tiny_cfg, tmp_path / "run")
+
+
+def test_nonfinite_loss_stops_and_names_the_term(tiny_cfg, tmp_path):
+    train(tiny_cfg, tmp_path / "run", max_steps=2)
+    good = weights(tmp_path / "run")
+    cfg = replace(tiny_cfg, loss=replace(tiny_cfg.loss, lambda_l1=float("nan")))
+    with pytest.raises(TrainingError, match=r"step 2: non-finite loss \(loss/g=nan"):
+        train(cfg, tmp_path / "run", resume=True)
+    assert all(torch.equal(good[k], v) for k, v in weights(tmp_path / "run").items())
+
+
+def test_corrupted_checkpoint_is_refused(tiny_cfg, tmp_path):
+    res = train(tiny_cfg, tmp_path / "run", max_steps=2)
+    data = res.checkpoint.read_bytes()
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(bad)
+    bad.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty file"):
+        load_checkpoint(bad)
+    torch.save({"hello": torch.zeros(1)}, bad)
+    with pytest.raises(CheckpointError, match="not a textcolor checkpoint"):
+        load_checkpoint(bad)
+
+
+def test_resume_with_a_different_architecture_is_refused(tiny_cfg, tmp_path):
+    train(tiny_cfg, tmp_path / "run", max_steps=2)
+    cfg = replace(tiny_cfg, gen=replace(tiny_cfg.gen, base=4))
+    with pytest.raises(TrainingError, match="model settings differ"):
+        train(cfg, tmp_path / "run", resume=True)
+
+
+def test_cli_dry_run_and_errors(tmp_path):
+    run = lambda *a: subprocess.run([sys.executable, str(ROOT / "train.py"), *a],  # noqa: E731
+                                    capture_output=True, text=True, cwd=tmp_path)
+    r = run("--config", str(ROOT / "configs/demo.yaml"), "--dry-run", "train.steps=7")
+    assert r.returncode == 0 and "steps: 7" in r.stdout
+    r = run("--config", str(ROOT / "configs/demo.yaml"), "train.stepz=7")
+    assert r.returncode == 2 and r.stderr.strip() == "error: unknown config key: train.stepz"
+    r = run("--config", "missing.yaml")
+    assert r.returncode == 2 and "config file not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_two_process_gloo_ddp(tmp_path):
+    overrides = ["data.size=32", "data.synth_n=16", "data.val_n=2", "data.workers=0", "gen.base=8", "gen.depth=2",
+                 "gen.max_ch=16", "disc.base=8", "disc.layers=2", "tags.k=4", "train.steps=3",
+                 "train.batch_size=2", "train.log_every=1", "train.image_every=100", "train.ckpt_every=3"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           str(ROOT / "train.py"), "--config", str(ROOT / "configs/demo.yaml"), "--out", str(tmp_path / "ddp"),
+           *overrides]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    state = load_checkpoint(tmp_path / "ddp")
+    assert state["step"] == 3 and state["samples_seen"] == 3 * 2 * 2  # both processes' batches counted

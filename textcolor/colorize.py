@@ -1,0 +1,141 @@
+"""The one inference path: infer.py, the evaluation, the notebook and the web page all use it.
+
+    from textcolor.colorize import Colorizer
+    colorizer = Colorizer.from_checkpoint()                 # the model shipped with the package
+    img = colorizer("sketch.png", "hatsune_miku")          # PIL.Image, same size as the input
+    imgs = colorizer(["a.png", "b.png"], "monochrome", strength=1.0)
+
+Resolution policy: the sketch is coloured at the model's working resolution (its training size,
+or `size`): the short side is scaled to `size`, the long side in proportion, both rounded to a
+multiple of 2**depth. The colour is upscaled back to the input size, and the input's own line art
+is multiplied on top at full resolution, so lines stay crisp at any size and aspect ratio.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from textcolor.checkpoint import CheckpointError, load_generator
+from textcolor.config import Config
+from textcolor.imageio import open_rgb
+from textcolor.models import Generator
+from textcolor.xdog import rgb_to_gray, xdog_rgb
+
+DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default.safetensors"
+# A downscaled sketch is re-binarised: pixels darker than this become line, as XDoG lines are.
+LINE_THRESHOLD = 0.75
+
+
+
+@dataclass
+class Prepared:
+    sketch: torch.Tensor      # [3, h, w] in [-1, 1] at working resolution
+    lines: torch.Tensor       # [1, H, W] in [0, 1] at the input's resolution (1 = paper)
+    size: tuple[int, int]     # (W, H) of the input
+
+
+def working_shape(width: int, height: int, size: int, multiple: int) -> tuple[int, int]:
+    """(w, h) with the short side at `size`, aspect kept, both multiples of `multiple`."""
+    scale = size / min(width, height)
+    snap = lambda v: max(multiple, int(round(v * scale / multiple)) * multiple)  # noqa: E731
+    return snap(width), snap(height)
+
+
+class Colorizer:
+    def __init__(self, generator: Generator, cfg: Config, encoder, device: torch.device, size: int | None = None):
+        self.G = generator.eval().requires_grad_(False).to(device)
+        self.cfg, self.encoder, self.device = cfg, encoder, device
+        self.size = size or cfg.data.size
+        self.multiple = 2 ** cfg.gen.depth
+        if self.size % self.multiple:
+            raise ValueError(f"size {self.size} must be a multiple of {self.multiple}")
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None,
+                        size: int | None = None) -> "Colorizer":
+        """A train.py checkpoint (file or run dir; the EMA generator when present), an exported
+        .safetensors generator, or None for the model shipped with the package."""
+        if path is None:
+            if not DEFAULT_MODEL.exists():
+                raise CheckpointError(f"the shipped model {DEFAULT_MODEL} is missing; reinstall textcolor "
+                                      f"or pass --checkpoint")
+            path = DEFAULT_MODEL
+        g = load_generator(path)
+        dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        encoder = None
+        if g.cfg.tags.layout != "none":
+            from textcolor.tags import TagEncoder
+            encoder = TagEncoder.from_table(g.tag_names, g.tag_vectors, model=g.cfg.tags.encoder,
+                                            cache_dir=g.cfg.tags.cache_dir or None)
+        return cls(g.generator, g.cfg, encoder, dev, size)
+
+    # --- preparation ---------------------------------------------------------------------------
+
+    def prepare(self, source, from_color: bool = False) -> Prepared:
+        """Any image source -> working-resolution sketch + full-resolution line art."""
+        rgb = open_rgb(source)
+        w, h = rgb.size
+        ww, wh = working_shape(w, h, self.size, self.multiple)
+        full = torch.from_numpy(np.asarray(rgb)).permute(2, 0, 1)[None].float() / 255  # [1, 3, H, W]
+        if from_color:
+            # XDoG at working resolution is exactly what the model saw in training
+            small = F.interpolate(full, size=(wh, ww), mode="bicubic", antialias=True, align_corners=False)
+            sketch = xdog_rgb(small.clamp(0, 1), self.cfg.xdog)[0]                       # [1, h, w]
+            lines = xdog_rgb(full, self.cfg.xdog)[0]                                       # [1, H, W]
+        else:
+            lines = rgb_to_gray(full)[0]
+            small = F.interpolate(lines[None], size=(wh, ww), mode="area")[0]
+            sketch = (small >= LINE_THRESHOLD).float()
+        return Prepared(sketch.expand(3, -1, -1) * 2 - 1, lines, (w, h))
+
+    def embed(self, prompts: Sequence[str]) -> torch.Tensor | None:
+        if self.encoder is None:
+            return None
+        return self.encoder.embed_prompts(list(prompts), pool=self.cfg.tags.pool).to(self.device)
+
+    # --- colouring -----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def colorize_prepared(self, items: Sequence[Prepared], prompts: Sequence[str], strength: float = 1.0) -> list[Image.Image]:
+        """Batches items that share a working shape; out = G(s, ∅) + w·(G(s, t) − G(s, ∅))."""
+        outs: list[Image.Image | None] = [None] * len(items)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, item in enumerate(items):
+            groups.setdefault(tuple(item.sketch.shape[-2:]), []).append(i)
+        for idx in groups.values():
+            sketch = torch.stack([items[i].sketch for i in idx]).to(self.device)        # [B, 3, h, w]
+            colour = self._steered(sketch, [prompts[i] for i in idx], strength)
+            for j, i in enumerate(idx):
+                outs[i] = self._compose(colour[j], items[i])
+        return outs
+
+    def _steered(self, sketch: torch.Tensor, prompts: list[str], strength: float) -> torch.Tensor:
+        tagged = self.G(sketch, self.embed(prompts))
+        if strength == 1.0 or self.encoder is None:
+            return tagged
+        null = self.G(sketch, self.embed([""] * len(prompts)))
+        return (null + strength * (tagged - null)).clamp(-1, 1)
+
+    def _compose(self, colour: torch.Tensor, item: Prepared) -> Image.Image:
+        w, h = item.size
+        up = F.interpolate(colour[None].float().cpu(), size=(h, w), mode="bicubic", align_corners=False)[0]
+        up = ((up.clamp(-1, 1) + 1) / 2) * item.lines                                    # crisp lines on top
+        arr = (up.permute(1, 2, 0).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
+        return Image.fromarray(arr)
+
+    def __call__(self, sketch, tags: str | Sequence[str] = "", strength: float = 1.0,
+                 from_color: bool = False):
+        """One source -> one image; a list of sources -> a list (tags: one prompt, or one per source)."""
+        single = not isinstance(sketch, (list, tuple))
+        sources = [sketch] if single else list(sketch)
+        prompts = [tags] * len(sources) if isinstance(tags, str) else list(tags)
+        if len(prompts) != len(sources):
+            raise ValueError(f"{len(prompts)} prompts for {len(sources)} sketches")
+        out = self.colorize_prepared([self.prepare(s, from_color) for s in sources], prompts, strength)
+        return out[0] if single else out
