@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from tqdm import tqdm
 
 from textcolor import TAGS_DIR
 from textcolor.config import XDoGConfig
@@ -44,7 +45,6 @@ ACCESSORY_TAGS = {"flat_cap": ["hat", "flat_cap"], "beret": ["hat", "beret"],
                   "witch_hat": ["hat", "witch_hat"], "mob_cap": ["hat", "mob_cap"],
                   "hair_bow": ["hair_bow"], "hairclip": ["hairclip"], "hairband": ["hairband"],
                   "none": []}
-GENERAL_TAGS = ["1girl", "solo", "upper_body", "white_background"]
 MONO_TAGS = ("monochrome", "greyscale")
 
 # Mask labels. LINE marks pixels touched by black ink (outlines, pupils, lashes): without it,
@@ -52,7 +52,9 @@ MONO_TAGS = ("monochrome", "greyscale")
 BACKGROUND, SKIN, HAIR, EYES, OUTFIT, ACCESSORY, LINE = range(7)
 MASK_LABELS = ("background", "skin", "hair", "eyes", "outfit", "accessory", "line")
 
-SHADE = 0.8  # cel-shade factor: mild, so the shade edge gives the same XDoG line on any luma
+# Cel shade = colour × SHADE: a fixed luma *ratio*, so the shade edge gets the same XDoG response
+# on white hair as on navy hair.
+SHADE = 0.8
 SKIN_RGB = (253, 231, 218)
 SKIN_SHADE_RGB = (242, 200, 188)  # pinkish, as anime skin shadows are; the same for everyone
 MOUTH_RGB = (200, 90, 96)
@@ -199,7 +201,7 @@ class _Identity:
     outfit_accent: str
     accessory: str
     accessory_color: str
-    series: str | None
+    series: str  # "" for originals
 
 
 def _jitter_hex(h: str, d: np.ndarray) -> str:
@@ -228,7 +230,7 @@ def _choose_identity(seed: int, roster: tuple[Character, ...], character: str | 
                          HAIR_STYLES[style_i % len(HAIR_STYLES)],
                          _jitter_hex(colors["eyes"][eye_tag], jitter[3:]), eye_tag, outfit, accent,
                          ACCESSORIES[acc_i % len(ACCESSORIES)],
-                         ORIGINAL_ACCESSORY_COLORS[acc_color_i % len(ORIGINAL_ACCESSORY_COLORS)], None)
+                         ORIGINAL_ACCESSORY_COLORS[acc_color_i % len(ORIGINAL_ACCESSORY_COLORS)], "")
     by_tag = {c.tag: c for c in roster}
     if character not in by_tag:
         raise ValueError(f"unknown character {character!r}; roster: {', '.join(by_tag)} or 'original'")
@@ -243,24 +245,26 @@ def _choose_identity(seed: int, roster: tuple[Character, ...], character: str | 
 
 def _make_tags(seed: int, ident: _Identity, mono: bool, attr_drop: float) -> list[str]:
     rng = _stream(seed, TAGGING)
-    keep = rng.random(8) >= attr_drop   # fixed number of draws
+    u = rng.random(6)
     mono_tag = MONO_TAGS[int(rng.integers(0, len(MONO_TAGS)))]
     original = ident.character == "original"
     tags = ["1girl", "solo"]
     if not original:
-        tags += [ident.character] + ([ident.series] if keep[0] and ident.series else [])
-    # colour tags describe colours a monochrome image does not have
+        tags.append(ident.character)
+        if u[0] >= attr_drop:
+            tags.append(ident.series)
+    # Colour tags name colours a monochrome image does not have. For originals they are the only
+    # way to ask for a colour: hair is always kept, eyes dropped only rarely.
     if not mono:
-        # originals: the colour tags are the only way to ask for a colour, so hair is never dropped
-        if original or keep[1]:
+        if original or u[1] >= attr_drop:
             tags.append(ident.hair_tag)
-        if (original and rng.random() >= attr_drop / 3) or (not original and keep[2]):
+        if u[2] >= (attr_drop / 3 if original else attr_drop):
             tags.append(ident.eye_tag)
-    if keep[3]:
+    if u[3] >= attr_drop:
         tags.append(STYLE_TAGS[ident.hair_style])
-    if keep[4]:
+    if u[4] >= attr_drop:
         tags += ACCESSORY_TAGS[ident.accessory]
-    if keep[5]:
+    if u[5] >= attr_drop:
         tags.append("sailor_collar")
     tags += ["upper_body", "white_background"]
     if mono:
@@ -400,7 +404,7 @@ class _Pose:
 
 def _pose(seed: int, px: int) -> _Pose:
     rng = _stream(seed, GEOMETRY)
-    u = rng.random(14)
+    u = rng.random(15)
     eye_rx = 0.15 + 0.04 * u[9]
     return _Pose(neck=(px * (0.42 + 0.16 * u[0]), px * (0.70 + 0.08 * u[1])),
                  unit=px * (0.21 + 0.05 * u[2]),
@@ -408,7 +412,7 @@ def _pose(seed: int, px: int) -> _Pose:
                  mirror=1.0 if u[5] < 0.5 else -1.0, neck_len=1.25 + 0.12 * u[6],
                  shoulder=1.65 + 0.3 * u[7], eye_x=0.36 + 0.06 * u[8], eye_y=0.24 + 0.08 * u[13],
                  eye_rx=eye_rx, eye_ry=eye_rx * (1.2 + 0.25 * u[10]), mouth_open=bool(u[11] < 0.35),
-                 strands=4 + int(3 * u[12]), side_len=0.9 + 0.2 * u[12])
+                 strands=4 + int(3 * u[12]), side_len=0.9 + 0.2 * u[14])
 
 
 # Side-lock length (head radii below the head centre) and back-hair reach per style.
@@ -419,7 +423,8 @@ def _back_hair(style: str, rng: np.random.Generator) -> list[np.ndarray]:
     """Hair behind the head, in the head frame."""
     cap = _arc(1.22, 160, 380, 13)
     if style == "long":
-        sides = [(1.25, 0.9), (1.4, 2.2), (1.45, 3.2), (0.5, 3.4), (-0.5, 3.4), (-1.45, 3.2), (-1.4, 2.2), (-1.25, 0.9)]
+        sides = [(1.25, 0.9), (1.4, 2.2), (1.45, 3.2), (0.5, 3.4), (-0.5, 3.4), (-1.45, 3.2),
+                 (-1.4, 2.2), (-1.25, 0.9)]
     elif style == "bob":
         sides = [(1.36, 0.5), (1.3, 1.25), (0.6, 1.3), (-0.6, 1.3), (-1.3, 1.25), (-1.36, 0.5)]
     else:  # short, ponytail, twintails: a short back, spiky at the nape
@@ -458,11 +463,13 @@ def _bangs(style: str, pose: _Pose, rng: np.random.Generator) -> tuple[np.ndarra
     # side locks hang over the shoulders for long hair, so they widen downwards
     spread = 0.25 if style == "long" else 0.0
     top = _arc(1.12, 182, 358, 11)
-    right = [(1.12 + spread, 0.5 * side), (0.98 + spread, side), (0.74 + spread * 0.6, 0.55 * side), (0.72, 0.1)]
+    right = [(1.12 + spread, 0.5 * side), (0.98 + spread, side), (0.74 + spread * 0.6, 0.55 * side),
+             (0.72, 0.1)]
     n = pose.strands
     xs = np.linspace(0.72, -0.72, 2 * n + 1)[1:-1]
     fringe = [(x, (-0.32 if k % 2 else 0.02) + rng.uniform(-0.08, 0.04)) for k, x in enumerate(xs)]
-    left = [(-0.72, 0.1), (-0.74 - spread * 0.6, 0.55 * side), (-0.98 - spread, side), (-1.12 - spread, 0.5 * side)]
+    left = [(-0.72, 0.1), (-0.74 - spread * 0.6, 0.55 * side), (-0.98 - spread, side),
+            (-1.12 - spread, 0.5 * side)]
     pts = np.vstack([top, right, fringe, left])
     pts = _jitter(rng, pts, 0.02)
     # lock tips, the corners where the fringe meets the locks, and every fringe point are sharp
@@ -480,7 +487,8 @@ def _bangs(style: str, pose: _Pose, rng: np.random.Generator) -> tuple[np.ndarra
 def _face() -> np.ndarray:
     t = np.radians(np.linspace(180, 360, 13))
     top = np.stack([0.92 * np.cos(t), 0.95 * np.sin(t)], 1)
-    jaw = np.array([(0.92, 0.15), (0.85, 0.5), (0.55, 0.85), (0.0, 1.04), (-0.55, 0.85), (-0.85, 0.5), (-0.92, 0.15)])
+    jaw = np.array([(0.92, 0.15), (0.85, 0.5), (0.55, 0.85), (0.0, 1.04), (-0.55, 0.85), (-0.85, 0.5),
+                    (-0.92, 0.15)])
     pts = np.vstack([top, jaw])
     sharp = np.zeros(len(pts), bool)
     sharp[len(top) + 3] = True  # chin
@@ -500,28 +508,35 @@ def _body(pose: _Pose) -> dict[str, np.ndarray]:
     csharp = np.array([1, 0, 1, 1, 1, 0, 1, 1], bool)
     stripe = np.array([(-0.93, 0.17), (-0.68, 0.86), (0.0, 0.7), (0.68, 0.86), (0.93, 0.17)])
     knot = _ellipse(0.0, 0.82, 0.16, 0.12, 12)
-    tails = np.array([(-0.1, 0.86), (-0.32, 1.55), (-0.05, 1.45), (0.0, 0.92), (0.05, 1.45), (0.32, 1.55), (0.1, 0.86)])
-    shade = np.array([(0.55 * sw, 0.2), (sw + 0.3, 0.2), (sw + 0.3, 3.3), (0.75 * sw, 3.3), (0.6 * sw, 1.2)])
+    tails = np.array([(-0.1, 0.86), (-0.32, 1.55), (-0.05, 1.45), (0.0, 0.92), (0.05, 1.45), (0.32, 1.55),
+                      (0.1, 0.86)])
+    shade = np.array([(0.55 * sw, 0.2), (sw + 0.3, 0.2), (sw + 0.3, 3.3), (0.75 * sw, 3.3),
+                      (0.6 * sw, 1.2)])
     return {"torso": _smooth(torso, sharp), "neckline": neckline, "collar": _smooth(collar, csharp, 1),
             "stripe": stripe, "knot": knot, "tails": tails, "shade": shade}
 
 
 def _accessory(kind: str, rng: np.random.Generator) -> list[tuple[np.ndarray, int, float]]:
     """(polygon, palette index, outline width) in the head frame, drawn in order."""
-    j = lambda pts, s=0.02: _jitter(rng, np.asarray(pts, dtype=np.float64), s)  # noqa: E731
+    def j(pts, scale: float = 0.02) -> np.ndarray:
+        return _jitter(rng, np.asarray(pts, dtype=np.float64), scale)
+
     if kind in ("flat_cap", "beret"):
         lift = 0.1 if kind == "beret" else 0.0
         # a flat crown seen from slightly below, a band hugging the head, a short visor in front
         crown = _ellipse(0.08, -1.0 - lift, 1.22 + lift, 0.42 + lift, 24)
         band = np.vstack([_arc(1.1, 205, 335, 9, cy=0.05), _arc(0.9, 335, 205, 9, cy=0.05)])
         visor = np.vstack([_arc(0.92, 235, 305, 7, cy=0.05), _arc(0.72, 305, 235, 7, cy=0.05)])
-        return [(j(crown), I_ACC, 1.0), (j(band, 0.01), I_ACC_SHADE, 1.0), (j(visor, 0.01), I_ACC, 1.0)]
+        return [(_smooth(j(crown), iterations=1), I_ACC, 1.0), (j(band, 0.01), I_ACC_SHADE, 1.0),
+                (j(visor, 0.01), I_ACC, 1.0)]
     if kind == "witch_hat":
         brim = _ellipse(0.0, -0.78, 1.75, 0.38, 24)
-        cone = np.array([(-0.8, -0.85), (-0.45, -1.7), (0.1, -2.4), (0.75, -2.75), (0.45, -2.05), (0.8, -0.85), (0.0, -0.7)])
+        cone = np.array([(-0.8, -0.85), (-0.45, -1.7), (0.1, -2.4), (0.75, -2.75), (0.45, -2.05),
+                         (0.8, -0.85), (0.0, -0.7)])
         band = np.array([(-0.78, -0.95), (0.79, -0.95), (0.74, -1.22), (-0.68, -1.22)])
         sharp = np.array([1, 0, 0, 1, 0, 1, 0], bool)
-        return [(j(brim), I_ACC, 1.0), (_smooth(j(cone), sharp), I_ACC, 1.0), (j(band, 0.01), I_ACC_SHADE, 0.8)]
+        return [(_smooth(j(brim), iterations=1), I_ACC, 1.0), (_smooth(j(cone), sharp), I_ACC, 1.0),
+                (j(band, 0.01), I_ACC_SHADE, 0.8)]
     if kind == "mob_cap":
         dome = np.vstack([_ellipse(0.0, -0.8, 1.2, 0.62, 13, math.pi, 2 * math.pi),
                           [(1.22, -0.6)],
@@ -531,8 +546,8 @@ def _accessory(kind: str, rng: np.random.Generator) -> list[tuple[np.ndarray, in
         return [(_smooth(j(dome), iterations=1), I_ACC, 1.0), (j(bow, 0.01), I_ACC_SHADE, 0.8)]
     if kind == "hair_bow":
         x, y = 0.55 + rng.uniform(-0.1, 0.1), -1.0
-        wings = [(x, y), (x - 0.75, y - 0.45), (x - 0.6, y + 0.3), (x, y), (x + 0.75, y - 0.45), (x + 0.6, y + 0.3)]
-        left, right = np.array(wings[:3]), np.array(wings[3:])
+        left = [(x, y), (x - 0.75, y - 0.45), (x - 0.6, y + 0.3)]
+        right = [(x, y), (x + 0.75, y - 0.45), (x + 0.6, y + 0.3)]
         knot = _ellipse(x, y, 0.15, 0.14, 10)
         return [(_smooth(j(left), [1, 0, 0], 1), I_ACC, 1.0), (_smooth(j(right), [1, 0, 0], 1), I_ACC, 1.0),
                 (j(knot, 0.01), I_ACC_SHADE, 1.0)]
@@ -555,8 +570,9 @@ def _draw_eye(cv: _Canvas, f: _Frame, x: float, pose: _Pose, side: float) -> Non
     y, rx, ry = pose.eye_y, pose.eye_rx, pose.eye_ry
     iris = _ellipse(x, y, rx, ry, 24)
     cv.shape(f(iris), I_IRIS, 0.6)
-    cv.clip(f([(x - rx - 0.05, y - ry - 0.05), (x + rx + 0.05, y - ry - 0.05), (x + rx + 0.05, y - 0.15 * ry),
-               (x - rx - 0.05, y - 0.15 * ry)]), (I_IRIS,), I_IRIS_SHADE)
+    upper = [(x - 2 * rx, y - 2 * ry), (x + 2 * rx, y - 2 * ry), (x + 2 * rx, y - 0.15 * ry),
+             (x - 2 * rx, y - 0.15 * ry)]
+    cv.clip(f(upper), (I_IRIS,), I_IRIS_SHADE)  # the lid's shadow on the upper iris
     cv.draw.polygon(f(_ellipse(x, y + 0.15 * ry, 0.42 * rx, 0.45 * ry, 16)), fill=I_INK)
     cv.draw.polygon(f(_ellipse(x - 0.4 * rx, y - 0.4 * ry, 0.3 * rx, 0.24 * ry, 12)), fill=I_HIGHLIGHT)
     cv.draw.polygon(f(_ellipse(x + 0.35 * rx, y + 0.45 * ry, 0.15 * rx, 0.12 * ry, 10)), fill=I_HIGHLIGHT)
@@ -601,8 +617,7 @@ def _draw(seed: int, px: int, ink: float, ident: _Identity) -> _Canvas:
     b = _body(pose)
     cv.shape(body(b["torso"]), I_OUTFIT)
     cv.clip(body(b["shade"]), (I_OUTFIT,), I_OUTFIT_SHADE)
-    cv.shape(body(b["neckline"]), I_SKIN)
-    cv.clip(body(b["neckline"]), (I_SKIN,), I_SKIN_SHADE)
+    cv.shape(body(b["neckline"]), I_SKIN_SHADE)
     cv.shape(body(b["collar"]), I_ACCENT)
     cv.line(body(b["stripe"]), 0.5)
     cv.shape(body(b["tails"]), I_ACCENT_SHADE)
@@ -614,11 +629,12 @@ def _draw(seed: int, px: int, ink: float, ident: _Identity) -> _Canvas:
 
     _draw_face(cv, head, pose)
 
-    bangs, strands = _bangs(style, pose, _shape_rng(seed, f"bangs_{style}"))
+    bangs, strands = _bangs(style, pose, _shape_rng(seed, "bangs"))
     cv.shape(head(bangs), I_HAIR)
     for s in strands:
         cv.line(head(s), 0.6)
-    cv.clip(head([(0.35, -1.4), (1.6, -1.4), (1.9, 3.5), (0.7, 3.5), (0.6, 0.3)]), (I_HAIR,), I_HAIR_SHADE)
+    away_from_light = [(0.35, -1.4), (1.6, -1.4), (1.9, 3.5), (0.7, 3.5), (0.6, 0.3)]
+    cv.clip(head(away_from_light), (I_HAIR,), I_HAIR_SHADE)
 
     for poly, index, width in _accessory(ident.accessory, _shape_rng(seed, f"acc_{ident.accessory}")):
         cv.shape(head(poly), index, width)
@@ -664,7 +680,10 @@ def render(seed: int, size: int = 256, *, character: str | None = None, hair_col
     if monochrome is None:
         monochrome = bool(_stream(seed, MONO).random() < mono_frac)
 
-    ink = 2 * max(3.0, size / 100)  # at the 2× canvas
+    # Outline width in output pixels: ≈ size/100, but at least 3. XDoG's wide Gaussian (k·σ = 1.8
+    # px) reaching across a thinner outline would thicken the line on the dark side of an edge, so
+    # navy hair would get heavier outlines than white hair and leak its colour into the sketch.
+    ink = 2 * max(3.0, size / 100)
     cv = _draw(seed, 2 * size, ink, ident)
     image, mask = _downscale(cv, _palette(ident))
     if monochrome:
@@ -771,9 +790,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {args.out} holds files this tool did not write (e.g. {foreign[0]}); "
                   "refusing to write there - choose a new or empty folder", file=sys.stderr)
             return 2
-    from tqdm import tqdm
-    write_folder(args.out, args.n, args.seed, args.size, args.mono_frac,
-                 lambda it: tqdm(it, desc="render", unit="img"))
+    try:
+        write_folder(args.out, args.n, args.seed, args.size, args.mono_frac,
+                     lambda it: tqdm(it, desc="render", unit="img"))
+    except OSError as e:
+        print(f"error: cannot write to {args.out}: {e.strerror or e}", file=sys.stderr)
+        return 1
     return 0
 
 
