@@ -14,9 +14,6 @@ import re
 import sys
 from pathlib import Path
 
-OUTPUT_MARKERS = (".colored", ".sketch")  # our own outputs, skipped when a folder is read back
-
-
 class UsageError(Exception):
     """Bad input: one line for the user, exit code 2."""
 
@@ -38,10 +35,9 @@ def parse_args(argv):
 
 
 def find_inputs(path: Path) -> list[Path]:
-    from textcolor.data import is_image_name
+    from textcolor.imageio import is_image_name
     if path.is_dir():
-        found = sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p.name)
-                       and not any(m in p.name for m in OUTPUT_MARKERS))
+        found = sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p.name))
         if not found:
             raise UsageError(f"{path}: no images in this folder")
         return found

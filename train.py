@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from textcolor.checkpoint import CheckpointError
     from textcolor.config import ConfigError, load_config, to_yaml
+    from textcolor.data import DatasetError
     from textcolor.training import TrainingError, train
     try:
         config_path = args.config
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         out = args.out or Path("runs") / cfg.name
         result = train(cfg, out, resume=args.resume)
-    except (ConfigError, CheckpointError, TrainingError) as e:
+    except (ConfigError, CheckpointError, TrainingError, DatasetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -395,6 +395,15 @@ def test_prepare_refuses_bad_out(image_folder, tmp_path, capsys, where):
     assert tree_hash(image_folder) == before
 
 
+def test_prepare_refuses_out_holding_the_table(image_folder, tmp_path, capsys):
+    (tmp_path / "c").mkdir()
+    write_table(image_folder, tmp_path / "c" / "index.csv")      # looks like a cache's index
+    argv = ["--table", str(tmp_path / "c" / "index.csv"), "--image-root", str(image_folder),
+            "--out", str(tmp_path / "c"), "--size", str(SIZE)]
+    assert prepare.main(argv) == 2
+    assert "contains the table" in capsys.readouterr().err
+
+
 def test_cache_dataset_checks_its_parameters(image_folder, tmp_path):
     out = tmp_path / "cache"
     prepare.main(["--folder", str(image_folder), "--out", str(out), "--size", str(SIZE)])

@@ -29,16 +29,13 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from textcolor.config import XDoGConfig
-from textcolor.imageio import MAX_PIXELS, BadImageError, open_rgb, probe
+from textcolor.imageio import MAX_PIXELS, BadImageError, is_image_name, open_rgb, probe
 from textcolor.tags import parse_tag_file, tag_text, tags_to_prompt
 from textcolor.xdog import xdog_rgb
 
 if TYPE_CHECKING:
     from textcolor.config import Config
 
-IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
-# Files other tools write beside the images (synth masks, sketch CLI output) are not training images.
-DERIVED_SUFFIXES = frozenset({".mask", ".sketch"})
 CACHE_INDEX = "index.csv"
 CACHE_META = "cache.json"
 
@@ -136,13 +133,6 @@ def find_images(root: str | Path) -> list[Path]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found += [Path(dirpath) / f for f in sorted(filenames) if is_image_name(f)]
     return found
-
-
-def is_image_name(name: str) -> bool:
-    stem, ext = os.path.splitext(name)
-    # hidden files include macOS's `._x.jpg` resource forks, which are not images
-    return (not name.startswith(".") and ext.lower() in IMAGE_EXTS
-            and os.path.splitext(stem)[1].lower() not in DERIVED_SUFFIXES)
 
 
 _READERS = {

@@ -23,6 +23,21 @@ MAX_PIXELS = 64_000_000
 _WIDE_INT_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N")
 
 
+IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+# Files other tools write beside the images (synth masks, sketch CLI output) are not training images.
+DERIVED_SUFFIXES = frozenset({".mask", ".sketch"})
+# our own outputs beside inputs (infer.py) are not inputs either
+OUTPUT_MARKERS = (".colored",)
+
+
+def is_image_name(name: str) -> bool:
+    stem, ext = os.path.splitext(name)
+    # hidden files include macOS's `._x.jpg` resource forks, which are not images
+    return (not name.startswith(".") and ext.lower() in IMAGE_EXTS
+            and os.path.splitext(stem)[1].lower() not in DERIVED_SUFFIXES
+            and not any(m in name for m in OUTPUT_MARKERS))
+
+
 class BadImageError(ValueError):
     """An input that cannot be used as an image. str(e) is one line for the user; `reason` is a
     short category ("empty", "not an image", "too large", "corrupt", ...) for counting skips."""

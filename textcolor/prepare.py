@@ -60,15 +60,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _out_problem(out: Path, source_dir: Path) -> str | None:
+def _is_cache(path: Path) -> bool:
+    return (path / CACHE_INDEX).is_file() and (path / CACHE_META).is_file()
+
+
+def _out_problem(out: Path, source_dir: Path, table: Path | None) -> str | None:
     """Why the cache must not go to `out`, or None."""
     o, s = out.resolve(), source_dir.resolve()
     if o == s or s in o.parents or o in s.parents:
         return f"--out {out} overlaps the source folder {source_dir}; choose a directory outside it"
+    if table is not None and o in table.resolve().parents:
+        return f"--out {out} contains the table {table}; choose a directory outside it"
     if out.exists() and not out.is_dir():
         return f"--out {out} exists and is not a directory"
-    if out.is_dir() and any(out.iterdir()) and not (out / CACHE_INDEX).is_file():
-        return f"--out {out} is a non-empty directory without a {CACHE_INDEX}; choose a new or empty directory"
+    if out.is_dir() and any(out.iterdir()) and not _is_cache(out):
+        return (f"--out {out} is a non-empty directory but not a textcolor cache "
+                f"(no {CACHE_INDEX} + {CACHE_META}); choose a new or empty directory")
     return None
 
 
@@ -127,14 +134,14 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
 def _start_cache(out: Path, size: int, xdog: XDoGConfig) -> None:
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "sketches").mkdir(exist_ok=True)
-    # An index from the start marks the directory as ours, so an interrupted run can be repeated.
+    # Index and meta from the start mark the directory as ours, so an interrupted run can be repeated.
     _write_csv(pd.DataFrame(columns=INDEX_COLUMNS), out / CACHE_INDEX)
     (out / CACHE_META).write_text(json.dumps({"size": size, "xdog": dataclasses.asdict(xdog)}, indent=1))
 
 
 def prepare(args: argparse.Namespace) -> int:
     jobs, source_dir = _jobs(args)
-    problem = _out_problem(args.out, source_dir)
+    problem = _out_problem(args.out, source_dir, args.table)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2

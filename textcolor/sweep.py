@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from textcolor.checkpoint import CheckpointError
     from textcolor.config import ConfigError, load_config
+    from textcolor.data import DatasetError
     from textcolor.training import TrainingError, train
     try:  # validate every config before spending minutes on the first run
         cfgs = [(path.stem, load_config(path, args.overrides)) for path in args.configs]
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = args.out / name
         try:
             train(cfg, run_dir, resume=(run_dir / "checkpoints").exists())
-        except (CheckpointError, TrainingError) as e:
+        except (CheckpointError, TrainingError, DatasetError) as e:
             print(f"error in {name}: {e}", file=sys.stderr)
             failed.append(name)
     print(f"sweep done: {len(cfgs) - len(failed)} runs in {args.out}" + (f", failed: {failed}" if failed else ""))

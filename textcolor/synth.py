@@ -724,13 +724,23 @@ class SynthDataset(torch.utils.data.Dataset):
 # ---------------------------------------------------------------- CLI
 
 METADATA = "metadata.csv"
+METADATA_COLUMNS = ["file", "character", "tags", "hair_color", "eye_color", "monochrome"]
 _OWN_FILE = re.compile(r"^\d{5,}(\.png|\.txt|\.mask\.png)$")
 
 
+def _is_own_metadata(path: Path) -> bool:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return next(csv.reader(f), None) == METADATA_COLUMNS
+    except (OSError, ValueError, csv.Error):
+        return False
+
+
 def _foreign_files(out: Path) -> list[str]:
-    """Files in out this tool did not write: anything at all unless metadata.csv marks a synth folder."""
+    """Files in out this tool did not write: all of them, unless our metadata.csv marks the folder
+    as synth output, in which case those not named like ours."""
     names = sorted(p.name for p in out.iterdir())
-    if METADATA not in names:
+    if not _is_own_metadata(out / METADATA):
         return names
     return [n for n in names if n != METADATA and not _OWN_FILE.match(n)]
 
@@ -758,7 +768,7 @@ def write_folder(out: Path, n: int, seed: int, size: int, mono_frac: float,
     # metadata.csv is written row by row: an interrupted run still marks the folder as its own
     with open(out / METADATA, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["file", "character", "tags", "hair_color", "eye_color", "monochrome"])
+        w.writerow(METADATA_COLUMNS)
         for i in indices:
             s = render(seed + i, size, mono_frac=mono_frac)
             stem = f"{i:05d}"

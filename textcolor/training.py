@@ -447,7 +447,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(str(out_dir))
         if skipped:
-            tqdm.write(summarize_skipped(skipped))
+            tqdm.write(summarize_skipped(skipped, getattr(train_ds, "total", None)))
 
     def save() -> Path | None:
         if not dd.main:
