@@ -82,7 +82,7 @@ class Colorizer:
         rgb = open_rgb(source)
         w, h = rgb.size
         ww, wh = working_shape(w, h, self.size, self.multiple)
-        full = torch.from_numpy(np.asarray(rgb)).permute(2, 0, 1)[None].float() / 255  # [1, 3, H, W]
+        full = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float() / 255  # [1, 3, H, W]
         if from_color:
             # XDoG at working resolution is exactly what the model saw in training
             small = F.interpolate(full, size=(wh, ww), mode="bicubic", antialias=True, align_corners=False)
@@ -104,23 +104,29 @@ class Colorizer:
     @torch.no_grad()
     def colorize_prepared(self, items: Sequence[Prepared], prompts: Sequence[str], strength: float = 1.0) -> list[Image.Image]:
         """Batches items that share a working shape; out = G(s, ∅) + w·(G(s, t) − G(s, ∅))."""
+        if self.encoder is None or strength == 1.0:
+            return self.colorize_embedded(items, self.embed(prompts))
+        tagged, null = self.embed(prompts), self.embed([""] * len(prompts))
+        return self.colorize_embedded(items, tagged, null_embeddings=null, strength=strength)
+
+    @torch.no_grad()
+    def colorize_embedded(self, items: Sequence[Prepared], embeddings: torch.Tensor | None,
+                          null_embeddings: torch.Tensor | None = None, strength: float = 1.0) -> list[Image.Image]:
+        """Colour from pooled tag embeddings [B, E] directly: interpolation and tag arithmetic."""
         outs: list[Image.Image | None] = [None] * len(items)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, item in enumerate(items):
             groups.setdefault(tuple(item.sketch.shape[-2:]), []).append(i)
+        pick = lambda e, idx: None if e is None else e[idx].to(self.device)  # noqa: E731
         for idx in groups.values():
             sketch = torch.stack([items[i].sketch for i in idx]).to(self.device)        # [B, 3, h, w]
-            colour = self._steered(sketch, [prompts[i] for i in idx], strength)
+            colour = self.G(sketch, pick(embeddings, idx))
+            if null_embeddings is not None:
+                null = self.G(sketch, pick(null_embeddings, idx))
+                colour = (null + strength * (colour - null)).clamp(-1, 1)
             for j, i in enumerate(idx):
                 outs[i] = self._compose(colour[j], items[i])
         return outs
-
-    def _steered(self, sketch: torch.Tensor, prompts: list[str], strength: float) -> torch.Tensor:
-        tagged = self.G(sketch, self.embed(prompts))
-        if strength == 1.0 or self.encoder is None:
-            return tagged
-        null = self.G(sketch, self.embed([""] * len(prompts)))
-        return (null + strength * (tagged - null)).clamp(-1, 1)
 
     def _compose(self, colour: torch.Tensor, item: Prepared) -> Image.Image:
         w, h = item.size
