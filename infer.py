@@ -105,6 +105,7 @@ def run(args) -> int:
             continue
         images = colorizer.colorize_prepared([item] * len(prompts), prompts, args.strength)
         for prompt, img in zip(prompts, images):
+            plan[src, prompt].parent.mkdir(parents=True, exist_ok=True)
             save_png_atomic(img, plan[src, prompt])
         if args.grid:
             sketch = ((item.sketch[0].clamp(-1, 1) + 1) * 127.5).byte().numpy()

@@ -35,3 +35,29 @@ def shared_tag_cache(tmp_path_factory):
         os.environ.pop("TEXTCOLOR_CACHE", None)
     else:
         os.environ["TEXTCOLOR_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A real train.py checkpoint of a tiny model (2 steps), shared by inference tests."""
+    from textcolor.config import load_config
+    from textcolor.training import train
+    cfg = load_config(None, [
+        "data.size=32", "data.synth_n=8", "data.val_n=2", "data.workers=0", "gen.base=8", "gen.depth=2",
+        "gen.max_ch=16", "gen.bottleneck_blocks=1", "disc.base=8", "disc.layers=2", "tags.k=4",
+        "train.steps=2", "train.batch_size=2", "train.log_every=1", "train.image_every=100", "train.ckpt_every=2",
+        "train.ema=0.5"])
+    run = tmp_path_factory.mktemp("tiny_run")
+    return train(cfg, run).checkpoint
+
+
+@pytest.fixture(scope="session")
+def rendered_sketch(tmp_path_factory):
+    """A 96×80 XDoG sketch of a synthetic character, as a PNG file."""
+    from PIL import Image
+    from textcolor import synth
+    from textcolor.xdog import sketch_array
+    sample = synth.render(7, 96, character="hatsune_miku", monochrome=False)
+    path = tmp_path_factory.mktemp("sketch") / "s.png"
+    Image.fromarray(sketch_array(sample.image)[:80]).save(path)
+    return path

@@ -69,3 +69,11 @@ def test_adversarial_known_values():
 def test_registry_error_lists_valid_names():
     with pytest.raises(ValueError, match="zero_mixed, one_mixed, r1"):
         losses.get(losses.PENALTIES, "bogus", "penalty")
+
+
+def test_patch_critic_is_penalised_through_its_patch_mean():
+    # a patch map of P identical linear critics: the mean has gradient w, whatever P is
+    w = torch.randn(1, 4, 4)
+    critic = lambda x: (x * w).flatten(1).sum(1).view(-1, 1, 1, 1).expand(-1, 1, 5, 5)  # noqa: E731
+    gp = losses.zero_mixed(critic, torch.randn(2, 1, 4, 4), torch.randn(2, 1, 4, 4))
+    assert gp.item() == pytest.approx(w.pow(2).sum().item(), rel=1e-5)

@@ -61,14 +61,16 @@ def l1(fake: Tensor, real: Tensor) -> Tensor:
 # --- gradient penalties ------------------------------------------------------------------------
 
 def grad_sq_norm(critic: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    """‖∇ₓ Σ D(x)‖² per sample, [B]; differentiable (create_graph) so it can be minimised.
+    """‖∇ₓ D̄(x)‖² per sample, [B]; differentiable (create_graph) so it can be minimised.
 
-    The patch map is summed: each sample's critic value is the sum of its patch logits, as in the
-    reference pix2pix/WGAN-GP code (grad_outputs = ones)."""
+    D̄ is the critic value the adversarial loss sees: the mean of the sample's patch logits. (The
+    sum, as in the reference WGAN-GP code, scales the penalty by the squared patch count, ~200² at
+    64 px, and D then settles for a constant output.) For a per-sample scalar D both are the same."""
     x = x.detach().requires_grad_(True)
     out = critic(x)
     acc = torch.promote_types(out.dtype, torch.float32)  # bf16 under autocast -> fp32; fp64 stays fp64
-    (grad,) = torch.autograd.grad(out.to(acc).sum(), x, create_graph=True)
+    per_sample = out.to(acc).reshape(out.shape[0], -1).mean(1)                  # [B, 1, h, w] -> [B]
+    (grad,) = torch.autograd.grad(per_sample.sum(), x, create_graph=True)
     return grad.to(acc).pow(2).flatten(1).sum(1)
 
 
