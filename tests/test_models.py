@@ -30,7 +30,7 @@ def test_tile_equals_explicit_constant_planes():
     torch.manual_seed(0)
     cond = TagConditioning(E, TagConfig(layout="tile", k=5))
     sketch, emb = torch.randn(3, 3, 8, 6), torch.randn(3, E)
-    c = cond.proj(emb)
+    c = cond.vector(emb)
     planes = [torch.full((3, 1, 8, 6), 0.0) + c[:, i].view(3, 1, 1, 1) for i in range(5)]
     expected = torch.cat([sketch] + planes, dim=1)
     assert torch.equal(cond(sketch, emb), expected)
