@@ -10,6 +10,7 @@ Outputs never replace an input or an existing file (pass --overwrite for existin
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import sys
 from pathlib import Path
@@ -55,9 +56,15 @@ def plan_outputs(inputs: list[Path], prompts: list[str], out: Path | None, root:
     single = len(inputs) == 1 and len(prompts) == 1
     as_file = out is not None and single and out.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")
     plan = {}
+    # distinct prompts whose slugs coincide ("", "红发" -> "untagged") get a hash suffix, else
+    # the second output would silently replace the first
+    slugs = {p: slug(p) for p in dict.fromkeys(prompts)}
+    clash = {s for s in slugs.values() if list(slugs.values()).count(s) > 1}
+    names = {p: f"{s}_{hashlib.sha1(p.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}" if s in clash else s
+             for p, s in slugs.items()}
     for src in inputs:
         for prompt in prompts:
-            name = f"{src.stem}.colored.png" if len(prompts) == 1 else f"{src.stem}.colored.{slug(prompt)}.png"
+            name = f"{src.stem}.colored.png" if len(prompts) == 1 else f"{src.stem}.colored.{names[prompt]}.png"
             if as_file:
                 dst = out
             elif out is None:

@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # e.g. --out under a regular file, a read-only or full disk
+        print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return 2
     if result.stopped_by_signal:
         return 0
     print(f"done: step {result.step}, checkpoint {result.checkpoint}, logs: tensorboard --logdir {out}")

@@ -81,6 +81,8 @@ def save_checkpoint(state: dict, ckpt_dir: Path, keep_last: int = 3) -> Path:
         raise CheckpointError(f"could not write checkpoint {path}: {e.strerror or e}") from None
     for old in list_checkpoints(ckpt_dir)[:-keep_last]:
         old.unlink(missing_ok=True)
+    for stale in ckpt_dir.glob(".step_*.pt.*.tmp"):  # left by writes a crash (SIGKILL) interrupted
+        stale.unlink(missing_ok=True)
     return path
 
 
@@ -119,9 +121,38 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
         raise CheckpointError(f"{p}: truncated or corrupt checkpoint ({e.__class__.__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{p}: not a textcolor checkpoint")
-    if state.get("version", 0) > VERSION:
+    if isinstance(state.get("version", 0), int) and state.get("version", 0) > VERSION:
         raise CheckpointError(f"{p}: checkpoint version {state['version']} is newer than this textcolor ({VERSION})")
+    problem = _malformed(state)
+    if problem:
+        raise CheckpointError(f"{p}: malformed textcolor checkpoint ({problem})")
     return state
+
+
+def _malformed(state: dict) -> str | None:
+    """What would make code reading this checkpoint fail with something other than CheckpointError."""
+    if not isinstance(state.get("version", 0), int) or not isinstance(state.get("step"), int):
+        return "version or step is not an integer"
+    if not isinstance(state.get("config"), dict):
+        return "no config"
+    if "G" not in state:
+        return "no generator weights"
+    for key in ("G", "G_ema", "D"):
+        if key in state and not (isinstance(state[key], dict)
+                                 and all(isinstance(v, torch.Tensor) for v in state[key].values())):
+            return f"{key} is not a dict of tensors"
+    return _tag_table_problem(state.get("tags", {}))
+
+
+def _tag_table_problem(tags) -> str | None:
+    if not isinstance(tags, dict):
+        return "tags is not a dict"
+    names, vectors = tags.get("names", []), tags.get("vectors", torch.zeros(0))
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return "tag names are not a list of strings"
+    if not isinstance(vectors, torch.Tensor) or (names and (vectors.dim() != 2 or vectors.shape[0] != len(names))):
+        return "tag vectors do not match the tag names"
+    return None
 
 
 # --- generator-only files (the shipped model, exports) -----------------------------------------
@@ -151,7 +182,17 @@ def _generator_parts(path: Path) -> tuple[dict, dict, list[str], torch.Tensor]:
         if meta.get("format") != GENERATOR_FORMAT:
             raise CheckpointError(f"{path}: not a textcolor generator file")
         weights = {k[2:]: v for k, v in tensors.items() if k.startswith("G.")}
-        return weights, json.loads(meta["config"]), json.loads(meta["tag_names"]), tensors["tags.vectors"]
+        try:
+            config, names = json.loads(meta["config"]), json.loads(meta["tag_names"])
+            vectors = tensors["tags.vectors"]
+        except (KeyError, ValueError) as e:
+            raise CheckpointError(f"{path}: malformed textcolor generator file ({type(e).__name__}: "
+                                  f"{str(e)[:80]})") from None
+        problem = None if isinstance(config, dict) else "config is not a dict"
+        problem = problem or _tag_table_problem({"names": names, "vectors": vectors})
+        if problem:
+            raise CheckpointError(f"{path}: malformed textcolor generator file ({problem})")
+        return weights, config, names, vectors
     state = load_checkpoint(path)
     tags = state.get("tags", {})
     return state.get("G_ema", state["G"]), state["config"], list(tags.get("names", [])), tags.get("vectors", torch.zeros(0))

@@ -12,6 +12,7 @@ is multiplied on top at full resolution, so lines stay crisp at any size and asp
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -45,6 +46,12 @@ def working_shape(width: int, height: int, size: int, multiple: int) -> tuple[in
     scale = size / min(width, height)
     snap = lambda v: max(multiple, int(round(v * scale / multiple)) * multiple)  # noqa: E731
     return snap(width), snap(height)
+
+
+def _check_strength(strength: float) -> None:
+    # NaN/Inf would reach the uint8 cast as undefined values: a black or random picture, no error
+    if not math.isfinite(strength):
+        raise ValueError(f"strength must be a finite number, got {strength}")
 
 
 class Colorizer:
@@ -104,6 +111,7 @@ class Colorizer:
     @torch.no_grad()
     def colorize_prepared(self, items: Sequence[Prepared], prompts: Sequence[str], strength: float = 1.0) -> list[Image.Image]:
         """Batches items that share a working shape; out = G(s, ∅) + w·(G(s, t) − G(s, ∅))."""
+        _check_strength(strength)
         if self.encoder is None or strength == 1.0:
             return self.colorize_embedded(items, self.embed(prompts))
         tagged, null = self.embed(prompts), self.embed([""] * len(prompts))
@@ -113,6 +121,7 @@ class Colorizer:
     def colorize_embedded(self, items: Sequence[Prepared], embeddings: torch.Tensor | None,
                           null_embeddings: torch.Tensor | None = None, strength: float = 1.0) -> list[Image.Image]:
         """Colour from pooled tag embeddings [B, E] directly: interpolation and tag arithmetic."""
+        _check_strength(strength)
         outs: list[Image.Image | None] = [None] * len(items)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, item in enumerate(items):

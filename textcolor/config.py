@@ -44,6 +44,8 @@ class DataConfig:
     synth_n: int = 4000      # synth: number of distinct training samples (render seeds 0..n-1)
     synth_seed: int = 0      # synth: first render seed
     mono_frac: float = 0.1   # synth: fraction rendered monochrome with a `monochrome`/`greyscale` tag
+    alt_style_frac: float = 0.2  # synth: roster characters drawn in another hair style
+    costume_frac: float = 0.0    # synth: roster characters wearing another accessory
     val_n: int = 8           # fixed validation/probe sketches (held-out render seeds for synth)
 
 
@@ -54,6 +56,7 @@ class TagConfig:
     k: int = 8                # conditioning values after the learned projection
     pool: str = "mean"        # mean | sum | max: how several tags become one vector
     drop_prob: float = 0.1    # probability of training a sample with the empty prompt
+    tag_drop: float = 0.0     # probability of dropping each tag of a kept prompt (short prompts in training)
     cache_dir: str = ""       # on-disk embedding cache ("" = $TEXTCOLOR_CACHE or ~/.cache/textcolor)
 
 
@@ -163,8 +166,11 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"{key} must be ≥ 1, got {value}")
     if cfg.data.size % (2 ** cfg.gen.depth):
         raise ConfigError(f"data.size={cfg.data.size} must be divisible by 2**gen.depth={2 ** cfg.gen.depth}")
-    if not 0.0 <= cfg.tags.drop_prob <= 1.0:
-        raise ConfigError(f"tags.drop_prob must be in [0, 1], got {cfg.tags.drop_prob}")
+    for key, value in {"tags.drop_prob": cfg.tags.drop_prob, "tags.tag_drop": cfg.tags.tag_drop,
+                       "data.mono_frac": cfg.data.mono_frac, "data.alt_style_frac": cfg.data.alt_style_frac,
+                       "data.costume_frac": cfg.data.costume_frac}.items():
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{key} must be in [0, 1], got {value}")
     if not 0.0 <= cfg.train.ema < 1.0:
         raise ConfigError(f"train.ema must be in [0, 1), got {cfg.train.ema}")
     if cfg.data.source != "synth" and not cfg.data.path:

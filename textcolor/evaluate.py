@@ -43,7 +43,7 @@ KEYS = ("l1", "psnr", "ssim", "tag_accuracy", "swap_accuracy", "pair_accuracy", 
         "color_chroma", "attribute_accuracy", "phrase_accuracy")
 
 
-HAIR = synth.MASK_LABELS.index("hair")
+HAIR = synth.HAIR
 
 
 def mean_lab(image: np.ndarray, region: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ line each on stderr), 2 usage errors.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -17,8 +18,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from textcolor.config import XDoGConfig
-from textcolor.data import is_image_name
-from textcolor.imageio import BadImageError, OutputError, open_rgb, save_png_atomic
+from textcolor.imageio import BadImageError, OutputError, is_image_name, open_rgb, save_png_atomic
 from textcolor.xdog import sketch_array
 
 SUFFIX = ".sketch.png"
@@ -38,12 +38,37 @@ def xdog_from_args(args: argparse.Namespace) -> XDoGConfig:
     return XDoGConfig(sigma=args.sigma, k=args.k, p=args.p, eps=args.eps, phi=args.phi)
 
 
+# Largest blur (k·sigma, pixels) the XDoG options may ask for: the kernel has 8·k·sigma taps, and
+# --sigma 1e6 would otherwise run for hours on a 20-pixel image (NaN raised ValueError deep inside).
+MAX_BLUR = 100.0
+
+
+def xdog_problem(args: argparse.Namespace) -> str | None:
+    """Why the XDoG options cannot be used, or None."""
+    for name in ("sigma", "k", "p", "eps", "phi"):
+        if not math.isfinite(getattr(args, name)):
+            return f"--{name} must be a finite number, got {getattr(args, name)}"
+    if args.sigma <= 0 or args.k <= 0:
+        return "--sigma and --k must be > 0"
+    if args.sigma * max(args.k, 1.0) > MAX_BLUR:
+        return f"--sigma × --k must be at most {MAX_BLUR:g} pixels"
+    if abs(args.p) > 1e4:  # (1+p)·G − p·G overflows float32 into inf − inf = NaN
+        return "--p must be between -10000 and 10000"
+    return None
+
+
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace | int:
-    """argparse, but returning its exit status instead of raising SystemExit (for main(argv))."""
+    """argparse, but returning its exit status instead of raising SystemExit (for main(argv));
+    invalid XDoG options are one line on stderr and status 2, as argparse's own errors."""
     try:
-        return parser.parse_args(argv)
+        args = parser.parse_args(argv)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 2
+    problem = xdog_problem(args) if hasattr(args, "sigma") else None
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    return args
 
 
 def _expand(inputs: list[Path]) -> list[Path]:

@@ -175,7 +175,7 @@ def _resolve_color(value: str, kind: str) -> tuple[str, str]:
 
 # ---------------------------------------------------------------- random streams
 
-GEOMETRY, IDENTITY, TAGGING, MONO = range(4)
+GEOMETRY, IDENTITY, TAGGING, MONO, COSTUME = range(5)
 
 
 def _stream(seed: int, stream: int, *key: int) -> np.random.Generator:
@@ -209,12 +209,13 @@ def _jitter_hex(h: str, d: np.ndarray) -> str:
 
 
 def _choose_identity(seed: int, roster: tuple[Character, ...], character: str | None,
-                     original_frac: float, alt_style_frac: float) -> _Identity:
+                     original_frac: float, alt_style_frac: float, costume_frac: float = 0.0) -> _Identity:
     rng = _stream(seed, IDENTITY)
     # A fixed sequence of draws whatever is chosen or overridden, so that e.g. the alternate-style
     # decision for hibiki and akatsuki (same base style) comes out the same at the same seed.
     u_original, u_alt = rng.random(2)
     roster_i, alt_i, style_i, acc_i, acc_color_i, outfit_i = rng.integers(0, 1 << 30, 6)
+    u_costume = _stream(seed, COSTUME).random()  # its own stream: older draws keep their values
     colors = _default_colors()
     hair_tags, eye_tags = sorted(colors["hair"]), sorted(colors["eyes"])
     hair_i, eye_i = rng.integers(0, 1 << 30, 2)
@@ -239,8 +240,10 @@ def _choose_identity(seed: int, roster: tuple[Character, ...], character: str | 
     if u_alt < alt_style_frac:
         others = [s for s in HAIR_STYLES if s != style]
         style = others[alt_i % len(others)]
+    # fan art dresses characters up: another accessory, so the look does not give away who it is
+    accessory = ACCESSORIES[acc_i % len(ACCESSORIES)] if u_costume < costume_frac else c.accessory
     return _Identity(c.tag, c.hair_color, c.hair_tag, style, c.eye_color, c.eye_tag, c.outfit_color,
-                     c.outfit_accent, c.accessory, c.accessory_color, c.series)
+                     c.outfit_accent, accessory, c.accessory_color, c.series)
 
 
 def _make_tags(seed: int, ident: _Identity, mono: bool, attr_drop: float) -> list[str]:
@@ -662,7 +665,7 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
 def render(seed: int, size: int = 256, *, character: str | None = None, hair_color: str | None = None,
            eye_color: str | None = None, monochrome: bool | None = None, mono_frac: float = 0.1,
            original_frac: float = 0.25, alt_style_frac: float = 0.2, attr_drop: float = 0.3,
-           roster: list[Character] | None = None) -> Sample:
+           costume_frac: float = 0.0, roster: list[Character] | None = None) -> Sample:
     """One tagged bust, deterministic in all arguments. Geometry depends on `seed` only.
 
     character: a roster tag or "original" (None: drawn at random). hair_color / eye_color: a hex
@@ -672,7 +675,7 @@ def render(seed: int, size: int = 256, *, character: str | None = None, hair_col
     if size < 16:
         raise ValueError(f"size must be ≥ 16, got {size}")
     ros = tuple(roster) if roster is not None else _default_roster()
-    ident = _choose_identity(seed, ros, character, original_frac, alt_style_frac)
+    ident = _choose_identity(seed, ros, character, original_frac, alt_style_frac, costume_frac)
     if hair_color is not None:
         ident.hair_color, ident.hair_tag = _resolve_color(hair_color, "hair")
     if eye_color is not None:
@@ -700,9 +703,11 @@ class SynthDataset(torch.utils.data.Dataset):
     drives the random horizontal flip (when flip=True); a plain index is never flipped."""
 
     def __init__(self, n: int, size: int, seed: int = 0, mono_frac: float = 0.1,
-                 xdog: XDoGConfig | None = None, flip: bool = False):
+                 xdog: XDoGConfig | None = None, flip: bool = False, alt_style_frac: float = 0.2,
+                 costume_frac: float = 0.0):
         self.n, self.size, self.seed, self.mono_frac = n, size, seed, mono_frac
         self.xdog, self.flip = xdog, flip
+        self.looks = {"alt_style_frac": alt_style_frac, "costume_frac": costume_frac}
 
     def __len__(self) -> int:
         return self.n
@@ -711,7 +716,7 @@ class SynthDataset(torch.utils.data.Dataset):
         index, aug_seed = item if isinstance(item, tuple) else (item, None)
         if not -self.n <= index < self.n:
             raise IndexError(f"index {index} out of range for {self.n} samples")
-        s = render(self.seed + index % self.n, self.size, mono_frac=self.mono_frac)
+        s = render(self.seed + index % self.n, self.size, mono_frac=self.mono_frac, **self.looks)
         image = s.image
         if self.flip and aug_seed is not None and np.random.default_rng(aug_seed).random() < 0.5:
             image = image[:, ::-1]

@@ -140,10 +140,19 @@ def embed(encoder, prompts: list[str], pool: str, device: torch.device) -> torch
     return encoder.embed_prompts(list(prompts), pool=pool).to(device)  # [B, E]
 
 
-def drop_prompts(prompts: list[str], p: float, gen: torch.Generator) -> list[str]:
-    """Conditioning dropout: each prompt becomes empty with probability p (the null vector)."""
-    keep = torch.rand(len(prompts), generator=gen) >= p
-    return [t if k else "" for t, k in zip(prompts, keep.tolist())]
+def drop_prompts(prompts: list[str], p: float, gen: torch.Generator, tag_p: float = 0.0) -> list[str]:
+    """Conditioning dropout: each prompt becomes empty with probability p (the null vector), and
+    each tag of a kept prompt is dropped with probability tag_p, so short prompts (one character
+    tag, one colour phrase) are in the training distribution too."""
+    from textcolor.tags import parse_prompt, tags_to_prompt
+    keep = (torch.rand(len(prompts), generator=gen) >= p).tolist()
+    out = []
+    for prompt, k in zip(prompts, keep):
+        items = parse_prompt(prompt) if k else []
+        if tag_p > 0 and items:
+            items = [it for it, u in zip(items, torch.rand(len(items), generator=gen).tolist()) if u >= tag_p]
+        out.append(tags_to_prompt(items))
+    return out
 
 
 # --- the step ----------------------------------------------------------------------------------
@@ -242,11 +251,28 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 
 def check_finite(metrics: dict[str, torch.Tensor], step: int) -> None:
+    """Policy for NaN/Inf: STOP. No skipped step, no rollback, no loss scaling: the run ends with a
+    TrainingError naming the step and the non-finite terms, and nothing more is checkpointed, so the
+    last checkpoint on disk is the last good one (resume it after fixing the cause)."""
     values = torch.stack([v.float() for v in metrics.values()])
     if bool(torch.isfinite(values).all()):
         return
     bad = [f"{k}={v.item()}" for k, v in metrics.items() if not torch.isfinite(v).all()]
     raise TrainingError(f"step {step}: non-finite loss ({', '.join(bad)}); stopped, last good checkpoint kept")
+
+
+def check_finite_weights(m: Models, step: int) -> None:
+    """Same policy for the weights, before they are checkpointed: finite losses can still come with
+    a NaN/Inf gradient (e.g. d/dx sqrt(x) at 0) whose update poisons the weights."""
+    for name, module in (("G", m.G), ("D", m.D), ("G_ema", m.G_ema)):
+        if module is None:
+            continue
+        tensors = [(k, t) for k, t in module.state_dict().items() if t.is_floating_point()]
+        if bool(torch.stack([torch.isfinite(t).all() for _, t in tensors]).all()):
+            continue
+        bad = next(k for k, t in tensors if not bool(torch.isfinite(t).all()))
+        raise TrainingError(f"step {step}: non-finite weights in {name} ({bad}) after finite losses "
+                            f"(a NaN/Inf gradient); stopped, last good checkpoint kept")
 
 
 # --- building and state ------------------------------------------------------------------------
@@ -387,9 +413,10 @@ def prepare_run_dir(out_dir: Path, resume: bool) -> Path | None:
     if ckpts and not resume:
         raise TrainingError(f"{out_dir} already holds checkpoints; pass --resume to continue it, "
                             f"or choose another --out")
-    last = out_dir / "checkpoints" / "last.pt"
     if resume and ckpts:
-        return last if last.exists() else ckpts[-1]
+        # the newest numbered file, not last.pt: a crash between writing step_N.pt (atomically, so
+        # it is complete) and re-pointing last.pt leaves last.pt one checkpoint behind
+        return ckpts[-1]
     return None
 
 
@@ -450,6 +477,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
             tqdm.write(summarize_skipped(skipped, getattr(train_ds, "total", None)))
 
     def save() -> Path | None:
+        check_finite_weights(m, step - 1)  # every rank: they hold the same weights
         if not dd.main:
             return None
         return save_checkpoint(state_dict(m, cfg, step, samples, tagdrop, encoder), out_dir / "checkpoints",
@@ -480,7 +508,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
             bad_samples += sum(1 for b in batch.get("bad", []) if b)
             sketch = batch["sketch"].to(device, non_blocking=True, memory_format=mem)
             image = batch["image"].to(device, non_blocking=True, memory_format=mem)
-            prompts = drop_prompts(batch["tags"], cfg.tags.drop_prob, tagdrop)
+            prompts = drop_prompts(batch["tags"], cfg.tags.drop_prob, tagdrop, cfg.tags.tag_drop)
             emb = embed(encoder, prompts, cfg.tags.pool, device)
             log_now = (step + 1) % cfg.train.log_every == 0
             metrics = train_step(m, cfg, sketch, image, emb, step, dd.world, autocast, want_norms=log_now)
