@@ -550,6 +550,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
             result.metrics.update(final)
         if bad_samples or skipped:
             tqdm.write(f"data: {len(skipped)} files skipped at scan, {bad_samples} failed at load")
+        from textcolor.projector import export_for_run  # the tag vectors in TensorBoard's projector
+        export_for_run(m.G_ema or m.G, encoder, None, writer, step)
         writer.close()
     return result
 
