@@ -1,0 +1,130 @@
+"""The benchmark runs end to end on a tiny config and writes the documented JSON (no timing checks)."""
+import json
+import math
+
+import pytest
+import torch
+
+from textcolor import bench
+from textcolor.training import build, train_step
+
+TINY = ["data.size=32", "gen.base=8", "gen.depth=2", "gen.max_ch=16", "disc.base=8", "disc.layers=2",
+        "train.batch_size=2", "data.synth_n=64"]
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    rc = bench.main(["--quick", "--device", "cpu", "--json", str(out), "--infer-size", "64",
+                     "--infer-sizes", "32,64", "--cache-images", "8", "--train-budget", "2",
+                     "--config-overrides", *TINY])
+    data = json.loads(out.read_text())
+    return rc, data
+
+
+def _leaves(d, prefix=""):
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            yield from _leaves(v, key + ".")
+        elif isinstance(v, list):
+            for i, x in enumerate(v):
+                yield f"{key}[{i}]", x
+        else:
+            yield key, v
+
+
+def test_runs_without_errors(result):
+    rc, data = result
+    assert data.get("errors") is None, data.get("errors")
+    assert rc == 0
+
+
+def test_required_keys_are_finite_and_positive(result):
+    _, data = result
+    for key in bench.REQUIRED_KEYS:
+        value = bench._get(data, key)
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), f"{key}: {value!r}"
+        assert math.isfinite(value) and value > 0, f"{key} = {value}"
+
+
+def test_every_number_is_finite_and_not_negative(result):
+    _, data = result
+    numbers = [(k, v) for k, v in _leaves(data) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    assert len(numbers) > 60
+    for key, value in numbers:
+        assert math.isfinite(value) and value >= 0, f"{key} = {value}"
+
+
+def test_schema_sections(result):
+    _, data = result
+    for name in ("base", "demo"):
+        t = data["train"][name]
+        assert {"g_forward_s", "d_main_s", "g_main_s", "sum_s", "sum_over_step"} <= set(t["phases"])
+        assert {"convolution", "convolution_backward"} <= set(t["flops_by_op"])
+        assert t["flops_per_step"] == pytest.approx(t["flops_per_image"] * t["batch_size"])
+    assert "penalty_s" in data["train"]["base"]["phases"]                     # base penalises every step
+    p = data["penalty"]
+    assert {"step_s_none", "step_s_every", "step_s_lazy_amortised", "lazy_every"} <= set(p)
+    assert data["infer"]["cold_start_unseen_s"] > 0 and data["infer"]["unseen_cached_s"] > 0
+    assert set(data["infer"]["sizes"]) == {"32", "64"}
+    assert data["infer"]["growth"]["pixel_ratio"] == pytest.approx(4.0)
+    assert set(data["memory"]["infer_peak_mb"]) == {"32", "64"}
+    assert data["data"]["loader_workers"] == 2 and data["data"]["cache_images"] == 8
+    assert set(data["targets"]) == set(bench.TARGETS)
+    for t in data["targets"].values():
+        assert isinstance(t["pass"], bool) and t["op"] in (">=", "<=")
+    assert data["meta"]["overrides"] == TINY
+
+
+def test_phase_replica_counts_the_same_flops_as_train_step(result):
+    # FLOP counts are deterministic: the replica runs exactly the convolutions/matmuls of a step
+    _, data = result
+    for name in ("base", "demo"):
+        assert data["train"][name]["phase_flops_sum_over_step"] == pytest.approx(1.0, rel=1e-9)
+
+
+def test_table_lists_the_headline_numbers(result):
+    _, data = result
+    table = bench.format_table(data)
+    for label in ("train base MFU", "penalty lazy/16 / none", "cache DataLoader", "cold infer.py, known tag",
+                  "train base peak RSS"):
+        assert label in table
+
+
+def test_phase_replica_updates_weights_like_train_step(tiny_cfg):
+    """Same start, same RNG: one replica step and one train_step leave (nearly) the same weights."""
+    from contextlib import nullcontext
+    tiny_cfg.train.ema = 0.9
+    sketch, image, emb = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1, torch.randn(2, 6)
+    models = []
+    for use_replica in (False, True):
+        m = build(tiny_cfg, embed_dim=6, device=torch.device("cpu"))
+        torch.manual_seed(1)
+        if use_replica:
+            bench.phase_step(m, tiny_cfg, sketch, image, emb, 0, nullcontext, bench._PhaseClock("cpu"))
+        else:
+            train_step(m, tiny_cfg, sketch, image, emb, 0)
+        models.append(m)
+    a, b = models
+    for net in ("G", "D", "G_ema"):
+        for (name, pa), pb in zip(getattr(a, net).named_parameters(), getattr(b, net).parameters()):
+            assert torch.allclose(pa, pb, atol=1e-5), f"{net}.{name}"
+
+
+def test_check_targets_uses_pixel_ratio_for_growth():
+    res = {"train": {"base": {"mfu": 0.5}}, "infer": {"growth": {"pixel_ratio": 16.0, "time_ratio": 12.0,
+                                                                   "memory_ratio": 20.0}}}
+    t = bench.check_targets(res)
+    assert t["train_base_mfu"]["pass"] is False
+    assert t["infer_time_growth"] == {"key": "infer.growth.time_ratio", "value": 12.0, "op": "<=",
+                                      "target": 16.0, "pass": True}
+    assert t["infer_memory_growth"]["pass"] is False
+    assert "penalty_lazy_overhead" not in t            # not measured: no verdict
+
+
+def test_bad_override_is_refused_before_measuring(tmp_path, capsys):
+    out = tmp_path / "b.json"
+    assert bench.main(["--json", str(out), "--config-overrides", "gen.nope=1"]) == 2
+    assert "unknown config key" in capsys.readouterr().err
+    assert not out.exists()
