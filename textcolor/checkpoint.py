@@ -97,10 +97,12 @@ def resolve(path: str | Path) -> Path:
     p = Path(path)
     if p.is_dir():
         for d in (p / "checkpoints", p):
-            if (d / LAST).exists():
-                return d / LAST
+            # the newest numbered file before last.pt: a crash between writing step_N.pt (atomically)
+            # and re-pointing last.pt leaves last.pt one checkpoint behind
             if steps := list_checkpoints(d):
                 return steps[-1]
+            if (d / LAST).exists():
+                return d / LAST
         raise CheckpointError(f"{p}: no checkpoint found (expected checkpoints/{LAST})")
     if not p.exists():
         raise CheckpointError(f"{p}: no such checkpoint")

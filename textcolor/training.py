@@ -407,6 +407,17 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
+def _write_text_atomic(path: Path, text: str) -> None:
+    """`--resume --out DIR` reads DIR/config.yaml back: a crash while it is rewritten must leave the
+    old file, not an empty one (an empty YAML silently means the default config)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def prepare_run_dir(out_dir: Path, resume: bool) -> Path | None:
     """Refuse to train over someone's checkpoints unless resuming; return the checkpoint to resume."""
     ckpts = list_checkpoints(out_dir / "checkpoints")
@@ -470,7 +481,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     writer = None
     if dd.main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.yaml").write_text(to_yaml(cfg))
+        _write_text_atomic(out_dir / "config.yaml", to_yaml(cfg))
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(str(out_dir))
         if skipped:
