@@ -327,3 +327,11 @@ def test_from_config(tmp_path):
     from textcolor.config import TagConfig
     enc = TagEncoder.from_config(TagConfig(cache_dir=str(tmp_path)))
     assert enc.model_id == "all-MiniLM-L6-v2" and enc.cache_path.is_relative_to(tmp_path)
+
+
+def test_huge_weights_are_clamped_so_pooling_stays_finite():
+    from textcolor.tags import MAX_WEIGHT, parse_prompt, pool_vectors
+    assert parse_prompt("hatsune_miku:1e308") == [("hatsune_miku", MAX_WEIGHT)]
+    assert parse_prompt("a:-1e300") == [("a", -MAX_WEIGHT)]
+    v = torch.nn.functional.normalize(torch.randn(2, 8), dim=1)
+    assert torch.isfinite(pool_vectors(v, torch.tensor([MAX_WEIGHT, 1.0]), "mean")).all()

