@@ -128,7 +128,7 @@ def test_known_tags_do_not_import_sentence_transformers(rendered_sketch, tiny_ch
     ("empty_folder", "no images in this folder"),
     ("not_image", "not an image"),
     ("zero_bytes", "empty file"),
-    ("enormous", "exceeds the"),
+    ("enormous", "exceeds"),
     ("foreign_checkpoint", "not a textcolor checkpoint"),
     ("garbage_checkpoint", "truncated or corrupt"),
     ("wrong_architecture", "do not fit the architecture"),
