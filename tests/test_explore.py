@@ -152,12 +152,13 @@ def test_arithmetic_on_toy_encoder(toy_encoder):
 def test_learned_vectors(toy_colorizer):
     tags = list(TOY)
     emb = torch.tensor(list(TOY.values()))
-    proj = toy_colorizer.G.cond.proj
+    cond = toy_colorizer.G.cond
+    proj, scale = cond.proj, cond.scale  # the projection sees the embedding scaled by √E
     got = explore.learned_vectors(toy_colorizer, tags)
     assert got.shape == (4, toy_colorizer.cfg.tags.k) and got.dtype == np.float32
-    np.testing.assert_allclose(got, proj(emb).detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(got, proj(emb * scale).detach().numpy(), atol=1e-5)
     rel = explore.learned_vectors(toy_colorizer, tags, relative_to_null=True)
-    np.testing.assert_allclose(rel, (emb @ proj.weight.T).detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(rel, (scale * emb @ proj.weight.T).detach().numpy(), atol=1e-5)
 
 
 def test_interpolation_endpoints_equal_prompt_colourings(toy_colorizer, sketch):
