@@ -511,43 +511,45 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     bad_samples, t_log, steps_since = 0, time.perf_counter(), 0
     last_ckpt: Path | None = None
     batches = iter(loader)
-    with _StopFlag() as stop:
-        if dd.main and step == 0:
-            _log_images(writer, m, val, cfg, encoder, device, step)
-        while step < end and stop.signal is None:
-            batch = next(batches)
-            bad_samples += sum(1 for b in batch.get("bad", []) if b)
-            sketch = batch["sketch"].to(device, non_blocking=True, memory_format=mem)
-            image = batch["image"].to(device, non_blocking=True, memory_format=mem)
-            prompts = drop_prompts(batch["tags"], cfg.tags.drop_prob, tagdrop, cfg.tags.tag_drop)
-            emb = embed(encoder, prompts, cfg.tags.pool, device)
-            log_now = (step + 1) % cfg.train.log_every == 0
-            metrics = train_step(m, cfg, sketch, image, emb, step, dd.world, autocast, want_norms=log_now)
-            check_finite(metrics, step)
-            step += 1
-            samples += cfg.train.batch_size * dd.world
-            steps_since += 1
-            bar.update(1)
-            for k, v in metrics.items():
-                acc.setdefault(k, []).append(v)
-            if log_now and dd.main:
-                dt = time.perf_counter() - t_log
-                means = {k: torch.stack(v).float().mean().item() for k, v in acc.items()}
-                for k, v in means.items():
-                    writer.add_scalar(k, v, step)
-                writer.add_scalar("speed/images_per_s", steps_since * cfg.train.batch_size * dd.world / dt, step)
-                writer.add_scalar("lr/g", m.opt_g.param_groups[0]["lr"], step)
-                writer.add_scalar("lr/d", m.opt_d.param_groups[0]["lr"], step)
-                if bad_samples:
-                    writer.add_scalar("data/bad_samples", bad_samples, step)
-                bar.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in means.items() if k.startswith("loss/")})
-                result.metrics = means
-                acc, t_log, steps_since = {}, time.perf_counter(), 0
-            if dd.main and step % cfg.train.image_every == 0:
+    try:  # the bar ends its line before any error message is printed
+        with _StopFlag() as stop:
+            if dd.main and step == 0:
                 _log_images(writer, m, val, cfg, encoder, device, step)
-            if step % cfg.train.ckpt_every == 0 or step == cfg.train.steps:
-                last_ckpt = save() or last_ckpt
-    bar.close()
+            while step < end and stop.signal is None:
+                batch = next(batches)
+                bad_samples += sum(1 for b in batch.get("bad", []) if b)
+                sketch = batch["sketch"].to(device, non_blocking=True, memory_format=mem)
+                image = batch["image"].to(device, non_blocking=True, memory_format=mem)
+                prompts = drop_prompts(batch["tags"], cfg.tags.drop_prob, tagdrop, cfg.tags.tag_drop)
+                emb = embed(encoder, prompts, cfg.tags.pool, device)
+                log_now = (step + 1) % cfg.train.log_every == 0
+                metrics = train_step(m, cfg, sketch, image, emb, step, dd.world, autocast, want_norms=log_now)
+                check_finite(metrics, step)
+                step += 1
+                samples += cfg.train.batch_size * dd.world
+                steps_since += 1
+                bar.update(1)
+                for k, v in metrics.items():
+                    acc.setdefault(k, []).append(v)
+                if log_now and dd.main:
+                    dt = time.perf_counter() - t_log
+                    means = {k: torch.stack(v).float().mean().item() for k, v in acc.items()}
+                    for k, v in means.items():
+                        writer.add_scalar(k, v, step)
+                    writer.add_scalar("speed/images_per_s", steps_since * cfg.train.batch_size * dd.world / dt, step)
+                    writer.add_scalar("lr/g", m.opt_g.param_groups[0]["lr"], step)
+                    writer.add_scalar("lr/d", m.opt_d.param_groups[0]["lr"], step)
+                    if bad_samples:
+                        writer.add_scalar("data/bad_samples", bad_samples, step)
+                    bar.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in means.items() if k.startswith("loss/")})
+                    result.metrics = means
+                    acc, t_log, steps_since = {}, time.perf_counter(), 0
+                if dd.main and step % cfg.train.image_every == 0:
+                    _log_images(writer, m, val, cfg, encoder, device, step)
+                if step % cfg.train.ckpt_every == 0 or step == cfg.train.steps:
+                    last_ckpt = save() or last_ckpt
+    finally:
+        bar.close()
     if stop.signal is not None and (last_ckpt is None or not last_ckpt.name.endswith(f"{step:07d}.pt")):
         last_ckpt = save() or last_ckpt
         if dd.main:
