@@ -65,7 +65,10 @@ def test_schema_sections(result):
         assert t["flops_per_step"] == pytest.approx(t["flops_per_image"] * t["batch_size"])
     assert "penalty_s" in data["train"]["base"]["phases"]                     # base penalises every step
     p = data["penalty"]
-    assert {"step_s_none", "step_s_every", "step_s_lazy_amortised", "lazy_every"} <= set(p)
+    assert {"step_s_none", "step_s_every", "step_s_lazy_amortised", "lazy_every", "rounds"} <= set(p)
+    assert p["lazy_with_penalty_is_main_step"] is True                      # base.yaml: zero_mixed, every step
+    assert len(data["train"]["base"]["step_s_all"]) == data["train"]["base"]["steps_timed"] == p["rounds"]
+    assert {"other_processes_cpu_share", "own_cpu_share"} <= set(data["meta"]["contention"])
     assert data["infer"]["cold_start_unseen_s"] > 0 and data["infer"]["unseen_cached_s"] > 0
     assert set(data["infer"]["sizes"]) == {"32", "64"}
     assert data["infer"]["growth"]["pixel_ratio"] == pytest.approx(4.0)

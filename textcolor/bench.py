@@ -15,6 +15,10 @@ Everything is measured in the same run, on the same machine, so the ratios are m
             G main | EMA); `phases.sum_over_step` says how well the replica adds up to the real step.
   penalty   base-config step time with the zero-centred penalty every step and lazy (every 16
             steps: one step with it, 15 without, amortised), each ÷ the step time with no penalty.
+            The variants are interleaved in rounds (main, phase replica, no penalty, lazy without
+            penalty) and the ratios are medians of per-round ratios, so drift hits all alike.
+  contention  the share of the machine's CPU other processes used during the run
+            (meta.contention); above 5 % the table warns that the timings are contaminated.
   data      XDoG and synth-render images/s, and a DataLoader over a freshly prepared cache (and over
             the synth source that base.yaml trains on) with the config's worker count, ÷ the rate
             training consumes images.
@@ -87,7 +91,7 @@ class Options:
     infer_size: int = 256
     infer_sizes: tuple[int, ...] = (256, 512, 1024)
     cache_images: int = 0          # 0: 300 (full) / 32 (quick)
-    train_budget_s: float = 0.0    # 0: 240 (full) / 10 (quick) for base; demo gets a fixed share
+    train_budget_s: float = 0.0    # 0: 220 (full) / 10 (quick) for base; demo gets a fixed share
     unseen: bool = True            # time infer.py with an unseen tag (loads the text model)
 
 
@@ -125,6 +129,41 @@ def peak_rss_mb() -> float:
         if sys.platform == "darwin":
             kb /= 1024
     return kb / 1024
+
+
+def cpu_snapshot() -> dict:
+    """Machine-wide busy and steal CPU seconds (/proc/stat) and this process tree's own CPU
+    seconds (self + waited-for children), to tell afterwards how much of the machine others used."""
+    import resource
+    own = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+              for f in ("ru_utime", "ru_stime"))
+    snap = {"own_s": own, "wall": time.time()}
+    try:
+        fields = [float(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        hz = os.sysconf("SC_CLK_TCK")
+        user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0.0] * 8)[:8]
+        snap.update(busy_s=(user + nice + system + irq + softirq) / hz, steal_s=steal / hz)
+    except (OSError, ValueError, IndexError):
+        pass
+    return snap
+
+
+def contention(before: dict, after: dict) -> dict:
+    """Share of the machine's CPU time that went to other processes (and to the hypervisor)
+    while the benchmark ran: timings taken with a high share are contaminated."""
+    n = os.cpu_count() or 1
+    capacity = max(after["wall"] - before["wall"], 1e-9) * n
+    out = {"cpus": n}
+    if "busy_s" in before and "busy_s" in after:
+        others = max(0.0, (after["busy_s"] - before["busy_s"]) - (after["own_s"] - before["own_s"]))
+        out["other_processes_cpu_share"] = others / capacity
+        out["steal_share"] = max(0.0, after["steal_s"] - before["steal_s"]) / capacity
+    out["own_cpu_share"] = (after["own_s"] - before["own_s"]) / capacity
+    try:
+        out["loadavg_1min_end"] = os.getloadavg()[0]
+    except OSError:
+        pass
+    return out
 
 
 def _sync(device) -> None:
@@ -400,43 +439,61 @@ def train_worker(spec: dict) -> dict:
     phase_step(m, cfg, sketch, image, emb, 0, autocast, pf)
     phase_flops = {k: v for k, v in pf.times.items() if v > 0}   # EMA has no matmul/conv
 
-    # the real step, timed; the first timing decides how many more fit in the budget
-    penalty_variants = spec["penalty_variants"]
-    gp_on = cfg.loss.penalty != "none"
-    times = [step(index=0 if gp_on else None)]
-    # per repetition: main step + phase replica (+ none + lazy without + half a lazy with penalty)
-    cost = 3.8 if penalty_variants else 2.1
-    n = _plan(times[0], budget, cost, 1 if quick else 2, 10 if penalty_variants else 40)
-    n_main = n if quick else max(n, 3)
-    log(f"train/{name}: first timed step {times[0]:.3f} s; {n_main} main and {n} other repetitions")
-    gp_every = cfg.loss.gp_every
-    on_idx = lambda j: j * gp_every  # noqa: E731 - step indices where the penalty runs
-    for j in range(1, n_main):
-        times.append(step(index=on_idx(j) if gp_on else None))
-    step_on = median(times)
-    if gp_on and gp_every > 1:  # the config itself is lazy: amortise its off steps
-        off = [step(index=j * gp_every + 1) for j in range(n)]
-        step_s = (step_on + (gp_every - 1) * median(off)) / gp_every
-    else:
-        step_s = step_on
-    log(f"train/{name}: step {step_s:.3f} s median of {len(times)} → "
-        f"{cfg.train.batch_size / step_s:.2f} images/s")
+    # warm-up 3: a plain step, not in the medians; its time plans the rounds
+    gp_on, gp_every = cfg.loss.penalty != "none", cfg.loss.gp_every
+    on_idx = lambda j: j * gp_every  # noqa: E731 - step indices where the config's penalty runs
+    warm = step(index=0 if gp_on else None)
+    variants = spec["penalty_variants"]
+    every_cfg = _loss_variant(cfg, penalty="zero_mixed", gp_every=1)
+    none_cfg = _loss_variant(cfg, penalty="none")
+    lazy_cfg = _loss_variant(cfg, penalty="zero_mixed", gp_every=LAZY_EVERY)
+    # the main step is the every-step variant for base.yaml; a lazy step with its penalty runs
+    # the same operations (only the penalty's weight differs), so it is not timed twice
+    every_is_main = (cfg.loss.penalty, gp_every) == ("zero_mixed", 1)
+    cost = 2.05 + (gp_every > 1 and gp_on) * 0.7          # main + phase replica (+ the off step)
+    if variants:
+        cost += 1.4 + (0 if every_is_main else 2.0)         # none + lazy without (+ every + lazy with)
+    lo = 1 if quick else (3 if 3 * cost * warm <= 1.5 * budget else 2)
+    rounds = _plan(warm, budget, cost, lo, 10 if variants else 40)
+    log(f"train/{name}: warm-up step {warm:.3f} s; {rounds} interleaved rounds")
 
-    # phases: the replica, timed n times; medians per phase
-    reps: dict[str, list[float]] = {}
-    for j in range(n):
+    # interleaved rounds: drift or a neighbour's load hits every variant of a round alike, and the
+    # ratios below are taken within a round
+    rec: dict[str, list[float]] = {}
+    phase_reps: dict[str, list[float]] = {}
+    add = lambda k, v: rec.setdefault(k, []).append(v)  # noqa: E731
+    for j in range(rounds):
+        add("main", step(index=on_idx(j) if gp_on else None))
+        if gp_on and gp_every > 1:                          # a lazy config: its steps without penalty
+            add("main_off", step(index=on_idx(j) + 1))
         clock = _PhaseClock(device)
         phase_step(m, cfg, sketch, image, emb, on_idx(j), autocast, clock)
         for k, v in clock.times.items():
-            reps.setdefault(k, []).append(v)
-        reps.setdefault("sum", []).append(sum(clock.times.values()))
-    phases = {f"{k}_s": median(v) for k, v in reps.items()}
-    phases["sum_over_step"] = phases["sum_s"] / step_on
+            phase_reps.setdefault(k, []).append(v)
+        phase_reps.setdefault("sum", []).append(sum(clock.times.values()))
+        if variants:
+            add("none", step(none_cfg))
+            add("lazy_off", step(lazy_cfg, index=LAZY_EVERY * (j + 1) + 1 + j % (LAZY_EVERY - 1)))
+            if every_is_main:
+                add("every", rec["main"][-1])
+                add("lazy_on", rec["main"][-1])
+            else:
+                add("every", step(every_cfg))
+                add("lazy_on", step(lazy_cfg, index=LAZY_EVERY * (j + 1)))
+    step_on = median(rec["main"])
+    if "main_off" in rec:  # amortise a lazy config's penalty over its interval
+        per_round = [(a + (gp_every - 1) * b) / gp_every for a, b in zip(rec["main"], rec["main_off"])]
+    else:
+        per_round = rec["main"]
+    step_s = median(per_round)
+    log(f"train/{name}: step {step_s:.3f} s (median of {rounds}) → {cfg.train.batch_size / step_s:.3f} images/s")
+    phases = {f"{k}_s": median(v) for k, v in phase_reps.items()}
+    phases["sum_over_step"] = median([s / t for s, t in zip(phase_reps["sum"], rec["main"])])
     log(f"train/{name}: phases " + ", ".join(f"{k} {v:.3f}" for k, v in phases.items()))
 
     out = {
         "config": spec["config"], "batch_size": cfg.train.batch_size, "size": cfg.data.size,
-        "step_s": step_s, "step_s_all": times, "steps_timed": len(times),
+        "step_s": step_s, "step_s_all": per_round, "warmup_step_s": warm, "steps_timed": rounds,
         "images_per_s": cfg.train.batch_size / step_s,
         "flops_per_step": flops, "flops_per_image": flops / cfg.train.batch_size,
         "flops_by_op": _flops_by_op(fc), "phase_flops": phase_flops,
@@ -448,26 +505,22 @@ def train_worker(spec: dict) -> dict:
         "params_d": sum(p.numel() for p in m.D.parameters()),
     }
 
-    if penalty_variants:
-        every_cfg = _loss_variant(cfg, penalty="zero_mixed", gp_every=1)
-        none_cfg = _loss_variant(cfg, penalty="none")
-        lazy_cfg = _loss_variant(cfg, penalty="zero_mixed", gp_every=LAZY_EVERY)
-        if (cfg.loss.penalty, cfg.loss.gp_every) == ("zero_mixed", 1):
-            t_every = step_s          # the main measurement is this variant
-        else:
-            t_every = median([step(every_cfg) for _ in range(n)])
-        t_none = median([step(none_cfg) for _ in range(n)])
-        lazy_on = [step(lazy_cfg, index=LAZY_EVERY * (j + 1)) for j in range(max(1, n // 2))]
-        lazy_off = [step(lazy_cfg, index=LAZY_EVERY * (j + 1) + 1 + j % (LAZY_EVERY - 1)) for j in range(n)]
-        t_lazy = (median(lazy_on) + (LAZY_EVERY - 1) * median(lazy_off)) / LAZY_EVERY
+    if variants:
+        t_none, t_every = median(rec["none"]), median(rec["every"])
+        lazy = [(a + (LAZY_EVERY - 1) * b) / LAZY_EVERY for a, b in zip(rec["lazy_on"], rec["lazy_off"])]
         out["penalty"] = {
             "step_s_none": t_none, "step_s_every": t_every,
-            "step_s_lazy_with_penalty": median(lazy_on), "step_s_lazy_without_penalty": median(lazy_off),
-            "step_s_lazy_amortised": t_lazy, "lazy_every": LAZY_EVERY,
-            "every_step_overhead": t_every / t_none, "lazy_overhead": t_lazy / t_none,
+            "step_s_lazy_with_penalty": median(rec["lazy_on"]),
+            "step_s_lazy_without_penalty": median(rec["lazy_off"]),
+            "step_s_lazy_amortised": median(lazy), "lazy_every": LAZY_EVERY, "rounds": rounds,
+            "lazy_with_penalty_is_main_step": every_is_main,
+            # medians of the per-round ratios (each round times all variants back to back)
+            "every_step_overhead": median([a / b for a, b in zip(rec["every"], rec["none"])]),
+            "lazy_overhead": median([a / b for a, b in zip(lazy, rec["none"])]),
+            "lazy_off_over_none": median([a / b for a, b in zip(rec["lazy_off"], rec["none"])]),
         }
         log(f"train/{name}: penalty none {t_none:.3f} s, every step {t_every:.3f} s, "
-            f"lazy/{LAZY_EVERY} {t_lazy:.3f} s")
+            f"lazy/{LAZY_EVERY} {median(lazy):.3f} s amortised")
 
     out["peak_rss_mb"] = peak_rss_mb()
     if device.type == "cuda":
@@ -727,9 +780,14 @@ def run_benchmark(opts: Options) -> dict:
     }
     if opts.device == "cuda":
         res["meta"]["gpu"] = torch.cuda.get_device_name(0)
+    try:
+        res["meta"]["loadavg_1min_start"] = os.getloadavg()[0]
+    except OSError:
+        pass
+    snap = cpu_snapshot()
     errors: dict[str, str] = {}
     quick = opts.quick
-    budget = opts.train_budget_s or (10.0 if quick else 240.0)
+    budget = opts.train_budget_s or (10.0 if quick else 220.0)
 
     res["ceiling"] = _section(errors, "ceiling", lambda: bench_ceiling(opts)) or {}
     ceiling = res["ceiling"].get("fp32_gflops")
@@ -772,6 +830,7 @@ def run_benchmark(opts: Options) -> dict:
     res["memory"] = memory
     res["targets"] = check_targets(res)
     res["meta"]["wall_s"] = time.perf_counter() - t_start
+    res["meta"]["contention"] = contention(snap, cpu_snapshot())
     if errors:
         res["errors"] = errors
     return res
@@ -844,6 +903,14 @@ def format_table(res: dict) -> str:
     for s, v in (_get(res, "infer.sizes") or {}).items():
         lines.append(f"{'infer ' + s + ' px full call':32s} {v['pipeline_ms']:12.1f} {'ms':8s} "
                      f"peak RSS {v['peak_rss_mb']:.0f} MB (+{max(v['working_mb'], 0):.0f})")
+    c = _get(res, "meta.contention") or {}
+    other = c.get("other_processes_cpu_share", 0.0) + c.get("steal_share", 0.0)
+    if other:
+        lines.append(f"{'other processes + steal':32s} {other:12.1%} {'of CPU':8s} "
+                     f"(this run {c.get('own_cpu_share', 0):.0%})")
+    if other > 0.05:
+        lines.append(f"WARNING: other processes used {other:.0%} of the machine during the run: "
+                     f"the timings are contaminated; rerun on a quiet machine")
     for name, msg in res.get("errors", {}).items():
         lines.append(f"ERROR {name}: {msg}")
     return "\n".join(lines)
@@ -865,7 +932,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--infer-sizes", default="256,512,1024", help="sizes for time/memory growth")
     p.add_argument("--cache-images", type=int, default=0, help="images in the prepared cache (0: auto)")
     p.add_argument("--train-budget", type=float, default=0.0,
-                   help="seconds of timed base-config steps (0: 240, or 10 with --quick)")
+                   help="seconds of timed base-config rounds (0: 220, or 10 with --quick)")
     p.add_argument("--no-unseen", action="store_true", help="skip infer.py with an unseen tag")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--worker-spec", help=argparse.SUPPRESS)
