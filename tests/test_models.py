@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from textcolor.config import DiscriminatorConfig, GeneratorConfig, TagConfig, load_config
-from textcolor.models import Generator, PatchDiscriminator, TagConditioning, receptive_field
+from textcolor.models import FiLMNorm, Generator, PatchDiscriminator, TagConditioning, receptive_field
 
 E = 12
 
@@ -61,10 +61,15 @@ def test_changing_tags_changes_output_and_null_is_deterministic():
     assert torch.equal(g(s, torch.zeros(1, E)), g(s, torch.zeros(1, E)))
 
 
-@pytest.mark.parametrize("norm,act", [("batch", "relu"), ("instance", "lrelu"), ("none", "selu")])
-def test_every_parameter_gets_a_gradient(norm, act):
+@pytest.mark.parametrize("norm,act,film", [("batch", "relu", False), ("instance", "lrelu", False),
+                                           ("none", "selu", False), ("instance", "lrelu", True)])
+def test_every_parameter_gets_a_gradient(norm, act, film):
     torch.manual_seed(0)
-    g = small_g(norm=norm, act=act, dropout=0.5)
+    g = small_g(norm=norm, act=act, dropout=0.5, film=film, film_hidden=6)
+    if film:  # from their zero start, FiLM layers pass no gradient to the mapping: move them off it
+        for m in g.modules():
+            if isinstance(m, FiLMNorm):
+                torch.nn.init.normal_(m.film.weight, std=0.1)
     d = PatchDiscriminator(DiscriminatorConfig(base=8, layers=2))
     s = torch.rand(2, 3, 32, 32)
     out = g(s, torch.randn(2, E))
@@ -98,3 +103,34 @@ def test_batchnorm_in_discriminator_is_refused():
 def test_spectral_norm_discriminator_runs():
     d = PatchDiscriminator(DiscriminatorConfig(base=8, layers=2, norm="spectral"))
     assert torch.isfinite(d(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))).all()
+
+
+def test_film_starts_as_the_plain_unet_and_then_follows_the_tag():
+    """Zero-initialised FiLM is the identity: with the plain U-Net's weights copied in, both give
+    the same image; once FiLM weights move, a tag change alters the output beyond the input tiling."""
+    torch.manual_seed(0)
+    film = small_g(norm="instance", act="lrelu", film=True, film_hidden=6).eval()
+    plain = small_g(norm="instance", act="lrelu").eval()
+    state = {k.replace(".norm.", "."): v for k, v in film.state_dict().items()
+             if ".film." not in k and not k.startswith("mapping.")}
+    plain.load_state_dict(state)                       # strict: the names map one to one
+    s, e = torch.rand(2, 3, 32, 32), torch.randn(2, E)
+    torch.testing.assert_close(film(s, e), plain(s, e), rtol=0, atol=1e-6)
+    norms = [m for m in film.modules() if isinstance(m, FiLMNorm)]
+    assert len(norms) == sum(isinstance(m, torch.nn.InstanceNorm2d) for m in plain.modules())
+    for m in norms:
+        torch.nn.init.normal_(m.film.weight, std=0.5)
+    with torch.no_grad():
+        film.cond.proj.weight.zero_()                  # input tiles no longer see the tag ...
+    a, b = film(s, e), film(s, torch.randn(2, E))
+    assert (a - b).abs().max() < 1e-6                  # ... and with proj zeroed, neither does FiLM
+    with torch.no_grad():
+        film.cond.proj.weight.normal_()
+        film.stem[0].weight[:, 3:].zero_()             # tiles cut at the stem: only FiLM carries the tag
+    assert (film(s, e) - film(s, torch.randn(2, E))).abs().max() > 1e-3
+
+
+def test_film_without_tags_is_refused():
+    from textcolor.config import ConfigError
+    with pytest.raises(ConfigError, match="gen.film"):
+        load_config("configs/demo.yaml", ["gen.film=true", "tags.layout=none"])

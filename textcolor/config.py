@@ -70,6 +70,8 @@ class GeneratorConfig:
     norm: str = "batch"       # batch | instance | none
     act: str = "relu"         # relu | lrelu | selu
     dropout: float = 0.0      # pix2pix's noise, in the decoder's deepest levels
+    film: bool = False        # also set every norm's scale and shift from the tag vector (FiLM)
+    film_hidden: int = 64     # width of the small MLP that maps the k tag values to the FiLM code
 
 
 @dataclass
@@ -164,6 +166,10 @@ def validate(cfg: Config) -> Config:
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"{key} must be ≥ 1, got {value}")
+    if cfg.gen.film and cfg.tags.layout == "none":
+        raise ConfigError("gen.film=true needs tag conditioning; tags.layout=none has none")
+    if cfg.gen.film and cfg.gen.film_hidden < 1:
+        raise ConfigError(f"gen.film_hidden must be ≥ 1, got {cfg.gen.film_hidden}")
     if cfg.data.size % (2 ** cfg.gen.depth):
         raise ConfigError(f"data.size={cfg.data.size} must be divisible by 2**gen.depth={2 ** cfg.gen.depth}")
     for key, value in {"tags.drop_prob": cfg.tags.drop_prob, "tags.tag_drop": cfg.tags.tag_drop,

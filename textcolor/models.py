@@ -5,6 +5,8 @@ plus the tag conditioning, laid out per `tags.layout`:
     tile  : proj(e) ∈ R^k tiled over H×W            -> [B, 3+k, H, W]   (the mission's layout)
     plane : proj(e) ∈ R^k stretched into one plane   -> [B, 3+1, H, W]   (seed 004's variant)
     none  : plain pix2pix                            -> [B, 3,   H, W]
+With `gen.film`, the same k values also pass through a small MLP whose output sets the scale and
+shift after every norm of the U-Net (FiLM), so the tag acts at every level, not only at the input.
 """
 from __future__ import annotations
 
@@ -34,25 +36,65 @@ def make_norm(kind: str, ch: int) -> nn.Module:
     raise ValueError(f"unknown norm {kind!r}; valid: batch, instance, none")
 
 
-def conv_norm_act(cin: int, cout: int, norm: str, act: str, kernel: int = 3, stride: int = 1) -> nn.Sequential:
+class FiLMNorm(nn.Module):
+    """A norm whose per-channel scale and shift also follow the tag code (FiLM; conditional instance
+    norm when the norm is instance). Instance norm subtracts every per-sample constant, so tag
+    channels tiled at the input fade level by level; re-applying the tag after each norm keeps it
+    in charge of the colour at every resolution."""
+
+    takes_code = True
+
+    def __init__(self, kind: str, ch: int, code_dim: int):
+        super().__init__()
+        self.norm = make_norm(kind, ch)
+        self.film = nn.Linear(code_dim, 2 * ch)
+        # zero start: the block begins as the unconditioned one and learns how much the tag moves it
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+
+    def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.film(code).to(x.dtype)[:, :, None, None].chunk(2, dim=1)  # [B, 2C] -> 2 × [B, C, 1, 1]
+        return self.norm(x) * (1 + gamma) + beta
+
+
+def norm_layer(kind: str, ch: int, code_dim: int = 0) -> nn.Module:
+    return FiLMNorm(kind, ch, code_dim) if code_dim else make_norm(kind, ch)
+
+
+class CondSequential(nn.Sequential):
+    """nn.Sequential that hands the tag code to the children that take one (same parameter names
+    as nn.Sequential, so checkpoints without FiLM load unchanged)."""
+
+    takes_code = True
+
+    def forward(self, x: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+        for m in self:
+            x = m(x, code) if getattr(m, "takes_code", False) else m(x)
+        return x
+
+
+def conv_norm_act(cin: int, cout: int, norm: str, act: str, kernel: int = 3, stride: int = 1,
+                  code_dim: int = 0) -> CondSequential:
     # a conv followed by a norm needs no bias: the norm's shift replaces it
-    return nn.Sequential(
+    return CondSequential(
         nn.Conv2d(cin, cout, kernel, stride, kernel // 2 if stride == 1 else (kernel - 1) // 2,
                   bias=norm == "none"),
-        make_norm(norm, cout), ACTIVATIONS[act]())
+        norm_layer(norm, cout, code_dim), ACTIVATIONS[act]())
 
 
 class ResBlock(nn.Module):
-    def __init__(self, ch: int, norm: str, act: str, dropout: float = 0.0):
+    takes_code = True
+
+    def __init__(self, ch: int, norm: str, act: str, dropout: float = 0.0, code_dim: int = 0):
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(ch, ch, 3, 1, 1, bias=norm == "none"), make_norm(norm, ch), ACTIVATIONS[act](),
+        self.body = CondSequential(
+            nn.Conv2d(ch, ch, 3, 1, 1, bias=norm == "none"), norm_layer(norm, ch, code_dim), ACTIVATIONS[act](),
             nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
-            nn.Conv2d(ch, ch, 3, 1, 1, bias=norm == "none"), make_norm(norm, ch))
+            nn.Conv2d(ch, ch, 3, 1, 1, bias=norm == "none"), norm_layer(norm, ch, code_dim))
         self.act = ACTIVATIONS[act]()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(x + self.body(x))
+    def forward(self, x: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+        return self.act(x + self.body(x, code))
 
 
 class TagConditioning(nn.Module):
@@ -97,19 +139,24 @@ class Generator(nn.Module):
         self.cond = TagConditioning(embed_dim, tags)
         chs = [min(cfg.base * 2 ** i, cfg.max_ch) for i in range(cfg.depth + 1)]
         n, a = cfg.norm, cfg.act
+        # FiLM: the k tag values -> a small MLP -> a code that sets every norm's scale and shift
+        cd = cfg.film_hidden if cfg.film else 0
+        self.mapping = nn.Sequential(nn.Linear(tags.k, cd), ACTIVATIONS["lrelu"](),
+                                     nn.Linear(cd, cd), ACTIVATIONS["lrelu"]()) if cd else None
         # The stem has no norm: a norm right after it would subtract the per-sample constant that the
         # tiled tag channels contribute (instance norm removes it entirely).
         self.stem = nn.Sequential(nn.Conv2d(3 + self.cond.channels, chs[0], 3, 1, 1), ACTIVATIONS[a]())
         self.enc = nn.ModuleList(
-            nn.Sequential(*[ResBlock(chs[i], n, a) for _ in range(cfg.res_blocks)]) for i in range(cfg.depth))
-        self.down = nn.ModuleList(conv_norm_act(chs[i], chs[i + 1], n, a, 4, 2) for i in range(cfg.depth))
-        self.mid = nn.Sequential(*[ResBlock(chs[-1], n, a) for _ in range(cfg.bottleneck_blocks)])
-        self.up = nn.ModuleList(conv_norm_act(chs[i + 1], chs[i], n, a) for i in range(cfg.depth))
-        self.fuse = nn.ModuleList(conv_norm_act(2 * chs[i], chs[i], n, a, 1) for i in range(cfg.depth))
+            CondSequential(*[ResBlock(chs[i], n, a, code_dim=cd) for _ in range(cfg.res_blocks)])
+            for i in range(cfg.depth))
+        self.down = nn.ModuleList(conv_norm_act(chs[i], chs[i + 1], n, a, 4, 2, cd) for i in range(cfg.depth))
+        self.mid = CondSequential(*[ResBlock(chs[-1], n, a, code_dim=cd) for _ in range(cfg.bottleneck_blocks)])
+        self.up = nn.ModuleList(conv_norm_act(chs[i + 1], chs[i], n, a, code_dim=cd) for i in range(cfg.depth))
+        self.fuse = nn.ModuleList(conv_norm_act(2 * chs[i], chs[i], n, a, 1, code_dim=cd) for i in range(cfg.depth))
         # pix2pix's noise: dropout in the three deepest decoder levels
         self.dec = nn.ModuleList(
-            nn.Sequential(*[ResBlock(chs[i], n, a, cfg.dropout if i >= cfg.depth - 3 else 0.0)
-                            for _ in range(cfg.res_blocks)]) for i in range(cfg.depth))
+            CondSequential(*[ResBlock(chs[i], n, a, cfg.dropout if i >= cfg.depth - 3 else 0.0, cd)
+                             for _ in range(cfg.res_blocks)]) for i in range(cfg.depth))
         self.head = nn.Conv2d(chs[0], 3, 3, 1, 1)
 
     def forward(self, sketch: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
@@ -117,16 +164,17 @@ class Generator(nn.Module):
         if sketch.shape[-1] % 2 ** self.depth or sketch.shape[-2] % 2 ** self.depth:
             raise ValueError(f"input size {tuple(sketch.shape[-2:])} must be divisible by {2 ** self.depth}")
         x = self.stem(self.cond(sketch, emb))
+        code = self.mapping(self.cond.vector(emb)) if self.mapping is not None else None  # [B, film_hidden]
         skips = []
         for enc, down in zip(self.enc, self.down):
-            x = enc(x)
+            x = enc(x, code)
             skips.append(x)
-            x = down(x)
-        x = self.mid(x)
+            x = down(x, code)
+        x = self.mid(x, code)
         for i in reversed(range(self.depth)):
-            x = self.up[i](F.interpolate(x, scale_factor=2, mode="nearest"))
-            x = self.fuse[i](torch.cat([x, skips[i]], dim=1))  # [B, 2·C_i, H_i, W_i] -> [B, C_i, H_i, W_i]
-            x = self.dec[i](x)
+            x = self.up[i](F.interpolate(x, scale_factor=2, mode="nearest"), code)
+            x = self.fuse[i](torch.cat([x, skips[i]], dim=1), code)  # [B, 2·C_i, H_i, W_i] -> [B, C_i, H_i, W_i]
+            x = self.dec[i](x, code)
         return torch.tanh(self.head(x))
 
 
