@@ -140,3 +140,22 @@ def test_two_process_gloo_ddp(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     state = load_checkpoint(tmp_path / "ddp")
     assert state["step"] == 3 and state["samples_seen"] == 3 * 2 * 2  # both processes' batches counted
+
+
+def test_drop_prompts_empties_shortens_and_is_seeded():
+    from textcolor.tags import parse_prompt
+    from textcolor.training import drop_prompts
+    prompts = ["1girl, solo, hatsune_miku, aqua_hair, twintails, monochrome"] * 400
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    assert drop_prompts(prompts, 1.0, gen(), 0.5, 0.5) == [""] * 400
+    assert drop_prompts(prompts, 0.0, gen()) == prompts
+    lone = drop_prompts(prompts, 0.0, gen(), 0.0, 1.0)
+    assert all(len(parse_prompt(p)) == 1 and p in prompts[0].split(", ") for p in lone)
+    assert len(set(lone)) == 6                                    # every tag gets to be alone
+    mixed = drop_prompts(prompts, 0.1, gen(), 0.3, 0.4)
+    assert mixed == drop_prompts(prompts, 0.1, gen(), 0.3, 0.4)   # the generator decides (exact resume)
+    n_tags = [len(parse_prompt(p)) for p in mixed]
+    empty, single = n_tags.count(0) / 400, n_tags.count(1) / 400
+    assert 0.05 < empty < 0.17                                    # ≈ 0.1 (+ all six dropped: 0.3⁶ ≈ 0)
+    assert 0.28 < single < 0.46                                   # ≈ 0.9 · 0.4 (+ tag_drop leaving one)
+    assert max(n_tags) == 6

@@ -57,6 +57,7 @@ class TagConfig:
     pool: str = "mean"        # mean | sum | max: how several tags become one vector
     drop_prob: float = 0.1    # probability of training a sample with the empty prompt
     tag_drop: float = 0.0     # probability of dropping each tag of a kept prompt (short prompts in training)
+    short_prompt: float = 0.0  # probability of cutting a kept prompt to one random tag (lone-tag prompts)
     cache_dir: str = ""       # on-disk embedding cache ("" = $TEXTCOLOR_CACHE or ~/.cache/textcolor)
 
 
@@ -173,6 +174,7 @@ def validate(cfg: Config) -> Config:
     if cfg.data.size % (2 ** cfg.gen.depth):
         raise ConfigError(f"data.size={cfg.data.size} must be divisible by 2**gen.depth={2 ** cfg.gen.depth}")
     for key, value in {"tags.drop_prob": cfg.tags.drop_prob, "tags.tag_drop": cfg.tags.tag_drop,
+                       "tags.short_prompt": cfg.tags.short_prompt,
                        "data.mono_frac": cfg.data.mono_frac, "data.alt_style_frac": cfg.data.alt_style_frac,
                        "data.costume_frac": cfg.data.costume_frac}.items():
         if not 0.0 <= value <= 1.0:

@@ -140,16 +140,20 @@ def embed(encoder, prompts: list[str], pool: str, device: torch.device) -> torch
     return encoder.embed_prompts(list(prompts), pool=pool).to(device)  # [B, E]
 
 
-def drop_prompts(prompts: list[str], p: float, gen: torch.Generator, tag_p: float = 0.0) -> list[str]:
-    """Conditioning dropout: each prompt becomes empty with probability p (the null vector), and
-    each tag of a kept prompt is dropped with probability tag_p, so short prompts (one character
-    tag, one colour phrase) are in the training distribution too."""
+def drop_prompts(prompts: list[str], p: float, gen: torch.Generator, tag_p: float = 0.0,
+                 short_p: float = 0.0) -> list[str]:
+    """Conditioning dropout: each prompt becomes empty with probability p (the null vector); a kept
+    prompt is cut to one random tag with probability short_p, else each of its tags is dropped with
+    probability tag_p. Users type lone tags ("monochrome", one character): pooled alone, a tag's
+    vector lies far from the mean of a ten-tag training prompt, so lone tags must be trained on."""
     from textcolor.tags import parse_prompt, tags_to_prompt
     keep = (torch.rand(len(prompts), generator=gen) >= p).tolist()
     out = []
     for prompt, k in zip(prompts, keep):
         items = parse_prompt(prompt) if k else []
-        if tag_p > 0 and items:
+        if short_p > 0 and items and torch.rand(1, generator=gen).item() < short_p:
+            items = [items[int(torch.randint(len(items), (1,), generator=gen))]]
+        elif tag_p > 0 and items:
             items = [it for it, u in zip(items, torch.rand(len(items), generator=gen).tolist()) if u >= tag_p]
         out.append(tags_to_prompt(items))
     return out
@@ -520,7 +524,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
                 bad_samples += sum(1 for b in batch.get("bad", []) if b)
                 sketch = batch["sketch"].to(device, non_blocking=True, memory_format=mem)
                 image = batch["image"].to(device, non_blocking=True, memory_format=mem)
-                prompts = drop_prompts(batch["tags"], cfg.tags.drop_prob, tagdrop, cfg.tags.tag_drop)
+                prompts = drop_prompts(batch["tags"], cfg.tags.drop_prob, tagdrop, cfg.tags.tag_drop,
+                                       cfg.tags.short_prompt)
                 emb = embed(encoder, prompts, cfg.tags.pool, device)
                 log_now = (step + 1) % cfg.train.log_every == 0
                 metrics = train_step(m, cfg, sketch, image, emb, step, dd.world, autocast, want_norms=log_now)
