@@ -610,6 +610,24 @@ def test_sigint_and_sigterm_write_a_final_checkpoint_and_exit_0(server, referenc
         assert_matches_reference(load_checkpoint(run / "checkpoints" / "last.pt"), reference, "after signal")
 
 
+def test_sigterm_to_the_whole_process_group_with_a_dataloader_worker(tmp_path):
+    """A scheduler (SLURM, `docker stop`, `kill -- -PGID`) signals every process of the job: the
+    DataLoader worker too. It must leave the stop to the main process (it once died mid-step and
+    the main process crashed with a traceback, no final checkpoint)."""
+    run, steps = tmp_path / "run", 2000
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *train_argv(run, f"train.steps={steps}",
+                             "train.ckpt_every=100000", "data.workers=1")], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    early = _read_until_training(proc, steps)
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=WAIT)
+    text = (early + err).decode(errors="replace") + out.decode(errors="replace")
+    assert proc.returncode == 0 and "Traceback" not in text, text[-2000:]
+    assert f"stopped by signal {int(signal.SIGTERM)}" in text
+    assert len(list_checkpoints(run / "checkpoints")) == 1
+    assert all_finite(load_checkpoint(run / "checkpoints" / "last.pt"))
+
+
 # ---------------------------------------------------------------------------------------------
 # 2. disk full / failing writer
 

@@ -386,6 +386,14 @@ class RunResult:
     stopped_by_signal: bool = False
 
 
+def _ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers leave SIGINT/SIGTERM to the main process: a scheduler or `kill -- -PGID`
+    signals the whole process group, and a worker killed mid-step made the main process die with a
+    traceback instead of writing its final checkpoint. Workers still exit with the main process."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 class _StopFlag:
     """SIGINT/SIGTERM ask the loop to checkpoint and leave at the next step boundary."""
 
@@ -462,7 +470,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     samples = state["samples_seen"] if state else 0
     sampler = ResumableSampler(len(train_ds), cfg.train.seed, samples, dd.rank, dd.world)
     loader = DataLoader(train_ds, batch_size=cfg.train.batch_size, sampler=sampler, drop_last=True,
-                        num_workers=cfg.data.workers, persistent_workers=False,
+                        num_workers=cfg.data.workers, persistent_workers=False, worker_init_fn=_ignore_stop_signals,
                         pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(cfg.train.seed),
                         prefetch_factor=4 if cfg.data.workers > 0 else None)
     val_loader = DataLoader(val_ds, batch_size=min(len(val_ds), cfg.data.val_n), shuffle=False)
