@@ -112,6 +112,25 @@ def test_checkpoint_forms_load_the_ema_generator(tiny_checkpoint, tmp_path):
     assert load_generator(tiny_checkpoint.parent.parent).cfg == g.cfg  # a run directory works too
 
 
+def test_export_cli_writes_once_and_refuses_bad_input(tiny_checkpoint, tmp_path, capsys):
+    from textcolor.checkpoint import load_generator, main
+    dst = tmp_path / "g.safetensors"
+    assert main(["export", str(tiny_checkpoint.parent.parent), str(dst)]) == 0
+    assert load_generator(dst).cfg == load_generator(tiny_checkpoint).cfg
+    before = dst.read_bytes()
+    cases = [(["export", str(tiny_checkpoint), str(dst)], "exists"),
+             (["export", str(tiny_checkpoint), str(tmp_path / "g.pt")], "must end in .safetensors"),
+             (["export", str(tmp_path / "missing.pt"), str(tmp_path / "h.safetensors")], "error: "),
+             (["export", str(ROOT / "README.md"), str(tmp_path / "i.safetensors")], "error: ")]
+    for argv, message in cases:
+        capsys.readouterr()
+        assert main(argv) == 2
+        out = capsys.readouterr().out.strip().splitlines()
+        assert len(out) == 1 and message in out[0], (argv, out)
+    assert dst.read_bytes() == before and not (tmp_path / "h.safetensors").exists()
+    assert main(["export", str(tiny_checkpoint), str(dst), "--overwrite"]) == 0
+
+
 def test_known_tags_do_not_import_sentence_transformers(rendered_sketch, tiny_checkpoint, tmp_path):
     code = (f"import sys; sys.argv = ['infer.py', '--sketch', {str(rendered_sketch)!r}, '--tags', 'hatsune_miku', "
             f"'--out', {str(tmp_path / 'o.png')!r}, '--checkpoint', {str(tiny_checkpoint)!r}]; "

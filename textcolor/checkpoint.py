@@ -237,3 +237,37 @@ def export_generator(src: str | Path, dst: str | Path) -> Path:
     save_file(tensors, str(tmp), metadata=meta)
     os.replace(tmp, dst)
     return dst
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m textcolor.checkpoint export SRC DST`: ship a run's generator as one file."""
+    import argparse
+    p = argparse.ArgumentParser(prog="python -m textcolor.checkpoint",
+                                description="Export a run's generator (EMA when present), config and tag "
+                                            "vocabulary as one .safetensors file, loadable by infer.py --checkpoint.")
+    sub = p.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("export", help="checkpoint file, checkpoints/ or run directory -> .safetensors")
+    e.add_argument("src")
+    e.add_argument("dst", type=Path)
+    e.add_argument("--overwrite", action="store_true", help="replace an existing DST")
+    args = p.parse_args(argv)
+    if args.dst.suffix != ".safetensors":
+        print(f"error: {args.dst}: the export must end in .safetensors", flush=True)
+        return 2
+    if args.dst.exists() and not args.overwrite:
+        print(f"error: {args.dst} exists (use --overwrite to replace it)", flush=True)
+        return 2
+    try:
+        out = export_generator(args.src, args.dst)
+    except CheckpointError as err:
+        print(f"error: {err}", flush=True)
+        return 2
+    except OSError as err:
+        print(f"error: could not write {args.dst}: {err.strerror or err}", flush=True)
+        return 2
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
