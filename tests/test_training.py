@@ -159,3 +159,8 @@ def test_drop_prompts_empties_shortens_and_is_seeded():
     assert 0.05 < empty < 0.17                                    # ≈ 0.1 (+ all six dropped: 0.3⁶ ≈ 0)
     assert 0.28 < single < 0.46                                   # ≈ 0.9 · 0.4 (+ tag_drop leaving one)
     assert max(n_tags) == 6
+    # a tag that describes the whole target survives every cut but the empty prompt
+    kept = drop_prompts(prompts, 0.1, gen(), 0.3, 0.4, keep=["monochrome"])
+    assert all(p == "" or "monochrome" in p for p in kept)
+    assert {p for p in kept if len(parse_prompt(p)) == 1} == {"monochrome"}
+    assert any(p.endswith("monochrome") and len(parse_prompt(p)) == 2 for p in kept)

@@ -58,6 +58,8 @@ class TagConfig:
     drop_prob: float = 0.1    # probability of training a sample with the empty prompt
     tag_drop: float = 0.0     # probability of dropping each tag of a kept prompt (short prompts in training)
     short_prompt: float = 0.0  # probability of cutting a kept prompt to one random tag (lone-tag prompts)
+    keep_tags: list[str] = field(default_factory=lambda: ["monochrome", "greyscale"])
+    # tags that describe the whole target image: tag_drop and short_prompt never remove them
     cache_dir: str = ""       # on-disk embedding cache ("" = $TEXTCOLOR_CACHE or ~/.cache/textcolor)
 
 

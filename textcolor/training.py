@@ -14,6 +14,7 @@ import signal
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -141,20 +142,25 @@ def embed(encoder, prompts: list[str], pool: str, device: torch.device) -> torch
 
 
 def drop_prompts(prompts: list[str], p: float, gen: torch.Generator, tag_p: float = 0.0,
-                 short_p: float = 0.0) -> list[str]:
+                 short_p: float = 0.0, keep: Sequence[str] = ()) -> list[str]:
     """Conditioning dropout: each prompt becomes empty with probability p (the null vector); a kept
     prompt is cut to one random tag with probability short_p, else each of its tags is dropped with
     probability tag_p. Users type lone tags ("monochrome", one character): pooled alone, a tag's
-    vector lies far from the mean of a ten-tag training prompt, so lone tags must be trained on."""
+    vector lies far from the mean of a ten-tag training prompt, so lone tags must be trained on.
+    Tags in `keep` (monochrome) describe the whole target: only the empty prompt drops them, or a
+    grey target would teach that grey comes without asking."""
     from textcolor.tags import parse_prompt, tags_to_prompt
-    keep = (torch.rand(len(prompts), generator=gen) >= p).tolist()
+    keep = set(keep)
+    flags = (torch.rand(len(prompts), generator=gen) >= p).tolist()
     out = []
-    for prompt, k in zip(prompts, keep):
+    for prompt, k in zip(prompts, flags):
         items = parse_prompt(prompt) if k else []
         if short_p > 0 and items and torch.rand(1, generator=gen).item() < short_p:
-            items = [items[int(torch.randint(len(items), (1,), generator=gen))]]
+            lone = items[int(torch.randint(len(items), (1,), generator=gen))]
+            items = [it for it in items if it is lone or it[0] in keep]
         elif tag_p > 0 and items:
-            items = [it for it, u in zip(items, torch.rand(len(items), generator=gen).tolist()) if u >= tag_p]
+            items = [it for it, u in zip(items, torch.rand(len(items), generator=gen).tolist())
+                     if u >= tag_p or it[0] in keep]
         out.append(tags_to_prompt(items))
     return out
 
@@ -533,7 +539,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
                 sketch = batch["sketch"].to(device, non_blocking=True, memory_format=mem)
                 image = batch["image"].to(device, non_blocking=True, memory_format=mem)
                 prompts = drop_prompts(batch["tags"], cfg.tags.drop_prob, tagdrop, cfg.tags.tag_drop,
-                                       cfg.tags.short_prompt)
+                                       cfg.tags.short_prompt, cfg.tags.keep_tags)
                 emb = embed(encoder, prompts, cfg.tags.pool, device)
                 log_now = (step + 1) % cfg.train.log_every == 0
                 metrics = train_step(m, cfg, sketch, image, emb, step, dd.world, autocast, want_norms=log_now)
