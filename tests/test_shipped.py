@@ -32,7 +32,7 @@ def chroma(image, region):
 
 
 def test_monochrome_suppresses_colour(shipped):
-    # The target is mean chroma ≤ 3; the shipped model reaches ≈5 (README, Results), so
+    # The target is mean chroma ≤ 3; the shipped model reaches 4.5 (README, Results), so
     # this checks the behaviour, not the target: with `monochrome` the chroma is less than half of
     # what the same sketches get with their own tags (as textcolor.evaluate measures it).
     mono, own = [], []
