@@ -330,11 +330,6 @@ class _PhaseFlops:
         self.times[name] = self.times.get(name, 0.0) + float(fc.get_total_flops())
 
 
-def _set_grad(module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
-
-
 def phase_step(m, cfg, sketch, image, emb, step: int, autocast, clock) -> None:
     """textcolor.training.train_step, phase by phase under `clock` (world = 1, no metrics).
 
@@ -342,7 +337,7 @@ def phase_step(m, cfg, sketch, image, emb, step: int, autocast, clock) -> None:
     step, which is what the single backward of (adv + penalty) in train_step computes."""
     import torch
     from textcolor import losses
-    from textcolor.training import update_ema
+    from textcolor.training import _requires_grad, update_ema
     lc = cfg.loss
     d_loss = losses.get(losses.D_LOSSES, lc.adv, "adversarial loss")
     g_loss = losses.get(losses.G_LOSSES, lc.adv, "adversarial loss")
@@ -354,7 +349,7 @@ def phase_step(m, cfg, sketch, image, emb, step: int, autocast, clock) -> None:
             fake = m.G(sketch, emb)
     if lc.lambda_adv > 0:
         with clock("d_main"):
-            _set_grad(m.D, True)
+            _requires_grad(m.D, True)
             with autocast():
                 real_logits = m.D(sketch, image, cond)
                 fake_logits = m.D(sketch, fake.detach(), cond)
@@ -370,7 +365,7 @@ def phase_step(m, cfg, sketch, image, emb, step: int, autocast, clock) -> None:
         with clock("d_main"):
             m.opt_d.step()
     with clock("g_main"):
-        _set_grad(m.D, False)
+        _requires_grad(m.D, False)
         with autocast():
             g_adv = g_loss(m.D(sketch, fake, cond).float()) if lc.lambda_adv > 0 else fake.new_zeros(())
         l1 = losses.l1(fake.float(), image)
@@ -378,7 +373,7 @@ def phase_step(m, cfg, sketch, image, emb, step: int, autocast, clock) -> None:
         m.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         m.opt_g.step()
-        _set_grad(m.D, True)
+        _requires_grad(m.D, True)
     if m.G_ema is not None:
         with clock("ema"), torch.no_grad():
             update_ema(m.G_ema, m.G, cfg.train.ema)
