@@ -125,8 +125,9 @@ def test_export_cli_writes_once_and_refuses_bad_input(tiny_checkpoint, tmp_path,
     for argv, message in cases:
         capsys.readouterr()
         assert main(argv) == 2
-        out = capsys.readouterr().out.strip().splitlines()
-        assert len(out) == 1 and message in out[0], (argv, out)
+        captured = capsys.readouterr()
+        err = captured.err.strip().splitlines()
+        assert len(err) == 1 and message in err[0] and not captured.out, (argv, captured)
     assert dst.read_bytes() == before and not (tmp_path / "h.safetensors").exists()
     assert main(["export", str(tiny_checkpoint), str(dst), "--overwrite"]) == 0
 

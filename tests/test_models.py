@@ -134,3 +134,26 @@ def test_film_without_tags_is_refused():
     from textcolor.config import ConfigError
     with pytest.raises(ConfigError, match="gen.film"):
         load_config("configs/demo.yaml", ["gen.film=true", "tags.layout=none"])
+
+
+def test_film_eval_fold_equals_norm_then_affine():
+    """In eval mode FiLMNorm folds batch norm's running statistics into FiLM's scale and shift (one
+    pass over the activation): same numbers as the norm followed by the affine, in either layout."""
+    torch.manual_seed(0)
+    m = FiLMNorm("batch", 5, code_dim=3)
+    with torch.no_grad():
+        m.norm.running_mean.normal_()
+        m.norm.running_var.uniform_(0.5, 2.0)
+        m.norm.weight.normal_()
+        m.norm.bias.normal_()
+        m.film.weight.normal_()
+        m.film.bias.normal_()
+    m.eval()
+    x, code = torch.randn(2, 5, 6, 7), torch.randn(2, 3)
+    gamma, beta = m.film(code)[:, :, None, None].chunk(2, dim=1)
+    want = m.norm(x) * (1 + gamma) + beta
+    torch.testing.assert_close(m(x, code), want, rtol=1e-5, atol=1e-5)
+    got_cl = m(x.contiguous(memory_format=torch.channels_last), code)
+    torch.testing.assert_close(got_cl, want, rtol=1e-5, atol=1e-5)
+    m.train()                                          # training uses the batch's own statistics
+    torch.testing.assert_close(m(x, code), m.norm(x) * (1 + gamma) + beta, rtol=1e-5, atol=1e-5)

@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import re
+import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -252,18 +253,18 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--overwrite", action="store_true", help="replace an existing DST")
     args = p.parse_args(argv)
     if args.dst.suffix != ".safetensors":
-        print(f"error: {args.dst}: the export must end in .safetensors", flush=True)
+        print(f"error: {args.dst}: the export must end in .safetensors", file=sys.stderr)
         return 2
     if args.dst.exists() and not args.overwrite:
-        print(f"error: {args.dst} exists (use --overwrite to replace it)", flush=True)
+        print(f"error: {args.dst} exists (use --overwrite to replace it)", file=sys.stderr)
         return 2
     try:
         out = export_generator(args.src, args.dst)
     except CheckpointError as err:
-        print(f"error: {err}", flush=True)
+        print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:
-        print(f"error: could not write {args.dst}: {err.strerror or err}", flush=True)
+        print(f"error: could not write {args.dst}: {err.strerror or err}", file=sys.stderr)
         return 2
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
