@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from textcolor.checkpoint import CheckpointError
     from textcolor.imageio import BadImageError, OutputError
+    from textcolor.memory import keep_freed_memory
+    keep_freed_memory()
     try:
         return run(args)
     except (UsageError, BadImageError, CheckpointError, OutputError) as e:

@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     from textcolor.checkpoint import CheckpointError
     from textcolor.config import ConfigError, load_config, to_yaml
     from textcolor.data import DatasetError
+    from textcolor.memory import keep_freed_memory
     from textcolor.training import TrainingError, train
     try:
         config_path = args.config
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             print(to_yaml(cfg), end="")
             return 0
         out = args.out or Path("runs") / cfg.name
+        keep_freed_memory()
         result = train(cfg, out, resume=args.resume)
     except (ConfigError, CheckpointError, TrainingError, DatasetError) as e:
         print(f"error: {e}", file=sys.stderr)

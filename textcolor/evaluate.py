@@ -204,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from textcolor.checkpoint import CheckpointError
     from textcolor.colorize import Colorizer
+    from textcolor.memory import keep_freed_memory
+    keep_freed_memory()
     if args.n < 1:
         print("error: --n must be ≥ 1", file=sys.stderr)
         return 2
