@@ -69,6 +69,7 @@ def test_schema_sections(result):
     assert p["lazy_with_penalty_is_main_step"] is True                      # base.yaml: zero_mixed, every step
     assert len(data["train"]["base"]["step_s_all"]) == data["train"]["base"]["steps_timed"] == p["rounds"]
     assert {"other_processes_cpu_share", "own_cpu_share"} <= set(data["meta"]["contention"])
+    assert isinstance(data["meta"]["keep_freed_memory"], bool)
     assert data["infer"]["cold_start_unseen_s"] > 0 and data["infer"]["unseen_cached_s"] > 0
     assert set(data["infer"]["sizes"]) == {"32", "64"}
     assert data["infer"]["growth"]["pixel_ratio"] == pytest.approx(4.0)

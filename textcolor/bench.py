@@ -766,6 +766,7 @@ def _section(errors: dict, name: str, fn: Callable[[], Any]) -> Any:
 
 def run_benchmark(opts: Options) -> dict:
     import torch
+    from textcolor.memory import keep_freed_memory
     if opts.threads:
         torch.set_num_threads(opts.threads)
     t_start = time.perf_counter()
@@ -773,7 +774,8 @@ def run_benchmark(opts: Options) -> dict:
         "meta": {"torch": torch.__version__, "python": platform.python_version(),
                  "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
                  "threads": torch.get_num_threads(), "device": opts.device, "quick": opts.quick,
-                 "overrides": list(opts.overrides), "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                 "overrides": list(opts.overrides), "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                 "keep_freed_memory": keep_freed_memory()},   # as the workers, train.py and infer.py set it
     }
     if opts.device == "cuda":
         res["meta"]["gpu"] = torch.cuda.get_device_name(0)
