@@ -201,3 +201,16 @@ def test_bad_input_is_one_line_and_nonzero(case, message, tmp_path, sketch, tiny
 def test_checkpoint_errors_in_the_api(tmp_path):
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         Colorizer.from_checkpoint(tmp_path / "missing.pt")
+
+
+def test_thin_lines_of_a_large_sketch_survive_the_working_size(tiny_checkpoint):
+    """A 1-px line drawn at 4× the working size keeps one full line of working pixels (darkest pixel
+    per block); the block average (3/4 white) fell above the line threshold and erased it."""
+    from PIL import Image
+    col = Colorizer.from_checkpoint(tiny_checkpoint, device="cpu")       # working size 32
+    big = np.full((128, 128), 255, np.uint8)
+    big[:, 61] = 0                                                         # a vertical line, 1 px wide
+    big[90, :] = 0                                                         # and a horizontal one
+    line = col.prepare(Image.fromarray(big)).sketch[0] < 0                 # [32, 32] line pixels
+    assert line[:, 15].all() and line[22, :].all()
+    assert line.sum() == 32 + 32 - 1                                       # and nothing else
