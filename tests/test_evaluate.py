@@ -7,7 +7,8 @@ from textcolor import evaluate
 
 def test_oracle_scores_perfectly():
     r = evaluate.oracle(n=6, size=64)
-    for key in ("tag_accuracy", "swap_accuracy", "pair_accuracy", "attribute_accuracy", "phrase_accuracy"):
+    for key in ("tag_accuracy", "swap_accuracy", "pair_accuracy", "pair_2x_accuracy", "attribute_accuracy",
+                "phrase_accuracy"):
         assert r[key] == 1.0, key
     assert r["monochrome_chroma"] < 0.5 < r["color_chroma"]
     assert r["l1"] == 0 and r["ssim"] == 1

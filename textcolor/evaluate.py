@@ -8,6 +8,7 @@ nearest of a set of prototype colours:
   tag_accuracy        own tags, roster characters        -> nearest roster hair colour is theirs
   swap_accuracy       same sketch, another character's tag -> takes that character's hair colour
   pair_accuracy       hibiki/akatsuki (identical sketches) -> the tag alone picks white vs dark navy
+  pair_2x_accuracy    the same with sketches drawn at twice the working size
   attribute_accuracy  original characters, own colour tags -> nearest colour-tag hair colour
   phrase_accuracy     original characters, colour phrases never seen in training ("crimson hair")
   monochrome_chroma / color_chroma: mean CIELAB chroma of the character with `monochrome` / own tags
@@ -39,7 +40,7 @@ PHRASES = {
     "teal hair": "aqua_hair", "rose pink hair": "pink_hair", "violet hair": "purple_hair",
     "chestnut hair": "brown_hair", "jet black hair": "black_hair", "tangerine hair": "orange_hair",
 }
-KEYS = ("l1", "psnr", "ssim", "tag_accuracy", "swap_accuracy", "pair_accuracy", "monochrome_chroma",
+KEYS = ("l1", "psnr", "ssim", "tag_accuracy", "swap_accuracy", "pair_accuracy", "pair_2x_accuracy", "monochrome_chroma",
         "color_chroma", "attribute_accuracy", "phrase_accuracy")
 
 
@@ -85,6 +86,7 @@ def build_cases(n: int, size: int) -> tuple[list[Case], dict[str, np.ndarray]]:
     protos = {"roster": np.stack([prototype(size, character=t) for t in names]),
               "colors": np.stack([prototype(size, character="original", hair_color=t) for t in color_tags])}
     protos["pair"] = protos["roster"][[names.index(t) for t in PAIR]]
+    protos["pair_2x"] = np.stack([prototype(2 * size, character=t) for t in PAIR])
     cases: list[Case] = []
     rng = np.random.default_rng(0)
     for i in range(n):
@@ -98,6 +100,9 @@ def build_cases(n: int, size: int) -> tuple[list[Case], dict[str, np.ndarray]]:
         # identical hibiki/akatsuki sketches: the tag alone decides
         pair_sketch = synth.render(seed, size, character=PAIR[0], monochrome=False)
         cases += [Case(pair_sketch, tag, j, "pair") for j, tag in enumerate(PAIR)]
+        # the same at twice the working size: a user's sketch is rarely drawn at the model's size
+        pair_big = synth.render(seed, 2 * size, character=PAIR[0], monochrome=False)
+        cases += [Case(pair_big, tag, j, "pair_2x") for j, tag in enumerate(PAIR)]
         # originals: colour tags, and colour phrases never seen in training
         hair = color_tags[i % len(color_tags)]
         o = synth.render(seed, size, character="original", hair_color=hair, monochrome=False)
@@ -108,7 +113,8 @@ def build_cases(n: int, size: int) -> tuple[list[Case], dict[str, np.ndarray]]:
     return cases, protos
 
 
-PROTOTYPES = {"tag": "roster", "swap": "roster", "pair": "pair", "attribute": "colors", "phrase": "colors"}
+PROTOTYPES = {"tag": "roster", "swap": "roster", "pair": "pair", "pair_2x": "pair_2x", "attribute": "colors",
+              "phrase": "colors"}
 
 
 def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.ndarray]) -> dict:
@@ -170,8 +176,9 @@ def oracle(n: int, size: int) -> dict:
             hair = synth.load_roster()[c.want].hair_color
             outs.append(synth.render(c.sample.seed, size, character=c.sample.character, hair_color=hair,
                                      monochrome=False).image)
-        elif c.kind == "pair":
-            outs.append(synth.render(c.sample.seed, size, character=PAIR[c.want], monochrome=False).image)
+        elif c.kind in ("pair", "pair_2x"):
+            outs.append(synth.render(c.sample.seed, c.sample.image.shape[0], character=PAIR[c.want],
+                                     monochrome=False).image)
         elif c.kind == "phrase":
             hair = list(synth.load_colors()["hair"])[c.want]
             outs.append(synth.render(c.sample.seed, size, character="original", hair_color=hair,
