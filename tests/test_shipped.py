@@ -47,7 +47,7 @@ def test_monochrome_suppresses_colour(shipped):
 
 def test_the_pair_is_told_apart_on_a_sketch_twice_the_working_size(shipped):
     # Sketches drawn larger than the model's working size are brought down by each block's darkest
-    # pixel; averaged instead, the thin lines faded out and the pair was told apart on 25% of them.
+    # pixel; averaged instead, the thin lines faded out (pair_2x_accuracy 74.5% instead of 93.5%).
     diffs = []
     for seed in range(3_000_000_000, 3_000_000_004):
         s = synth.render(seed, 2 * shipped.size, character=PAIR[0], monochrome=False)

@@ -97,12 +97,11 @@ def build_cases(n: int, size: int) -> tuple[list[Case], dict[str, np.ndarray]]:
         cases.append(Case(s, ", ".join(s.tags), me, "tag"))
         other = (me + 1 + int(rng.integers(len(names) - 1))) % len(names)
         cases.append(Case(s, names[other], other, "swap"))
-        # identical hibiki/akatsuki sketches: the tag alone decides
-        pair_sketch = synth.render(seed, size, character=PAIR[0], monochrome=False)
-        cases += [Case(pair_sketch, tag, j, "pair") for j, tag in enumerate(PAIR)]
-        # the same at twice the working size: a user's sketch is rarely drawn at the model's size
-        pair_big = synth.render(seed, 2 * size, character=PAIR[0], monochrome=False)
-        cases += [Case(pair_big, tag, j, "pair_2x") for j, tag in enumerate(PAIR)]
+        # identical hibiki/akatsuki sketches: the tag alone decides; also drawn at twice the
+        # working size, since a user's sketch is rarely drawn at the model's size
+        for kind, px in (("pair", size), ("pair_2x", 2 * size)):
+            pair_sketch = synth.render(seed, px, character=PAIR[0], monochrome=False)
+            cases += [Case(pair_sketch, tag, j, kind) for j, tag in enumerate(PAIR)]
         # originals: colour tags, and colour phrases never seen in training
         hair = color_tags[i % len(color_tags)]
         o = synth.render(seed, size, character="original", hair_color=hair, monochrome=False)

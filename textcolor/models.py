@@ -59,9 +59,9 @@ class FiLMNorm(nn.Module):
             # Eval-mode batch norm is a per-channel affine too: fold it into FiLM's, so the
             # activation is read and written once. At large sizes these passes are DRAM-bound.
             inv = torch.rsqrt(norm.running_var + norm.eps) * norm.weight                 # [C]
-            scale = inv[:, None, None] * (1 + gamma)                                     # [B, C, 1, 1]
-            shift = (norm.bias - norm.running_mean * inv)[:, None, None] * (1 + gamma) + beta
-            return torch.addcmul(shift.to(x.dtype), x, scale.to(x.dtype))
+            scale = 1 + gamma                                                            # [B, C, 1, 1]
+            shift = (norm.bias - norm.running_mean * inv)[:, None, None] * scale + beta
+            return torch.addcmul(shift.to(x.dtype), x, (inv[:, None, None] * scale).to(x.dtype))
         return torch.addcmul(beta.to(x.dtype), norm(x), (1 + gamma).to(x.dtype))
 
 

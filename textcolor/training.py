@@ -12,9 +12,9 @@ import copy
 import os
 import signal
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from collections.abc import Sequence
 from pathlib import Path
 
 import torch
