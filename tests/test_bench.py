@@ -132,3 +132,16 @@ def test_bad_override_is_refused_before_measuring(tmp_path, capsys):
     assert bench.main(["--json", str(out), "--config-overrides", "gen.nope=1"]) == 2
     assert "unknown config key" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_g_flops_counts_what_the_stem_saves(capsys):
+    """The unshuffle stem runs the ResBlock levels at size/4: at the same input size it costs far
+    less than the same U-Net at full resolution, and about what that U-Net does at size/4."""
+    from textcolor.config import load_config
+    small = ["gen.base=16", "gen.max_ch=32", "tags.k=4"]
+    full = bench.generator_flops(load_config("configs/demo.yaml", small + ["data.size=128"]))
+    folded = bench.generator_flops(load_config("configs/demo.yaml", small + ["data.size=128", "gen.stem=unshuffle"]))
+    quarter = bench.generator_flops(load_config("configs/demo.yaml", small + ["data.size=32"]))
+    assert folded < full / 4 and 0.8 * quarter < folded < 3 * quarter
+    assert bench.main(["--g-flops", "configs/demo.yaml", "--config-overrides", *small, "data.size=32"]) == 0
+    assert "GFLOP/image" in capsys.readouterr().out

@@ -44,9 +44,18 @@ def test_inheritance_chain(tmp_path):
     (["bogus.key=1"], "unknown config key"),
     (["train.steps=many"], "train.steps"),
     (["loss.penalty=zero"], "loss.penalty='zero' is not one of: zero_mixed"),
-    (["data.size=100"], "divisible by 2\\*\\*gen.depth"),
+    (["data.size=100"], "divisible by 16 \\(2\\*\\*gen.depth"),
     (["train.steps"], "not of the form key=value"),
     (["tags.drop_prob=2"], "drop_prob"),
+    (["gen.stem=patchify"], "gen.stem='patchify' is not one of: conv, unshuffle"),
+    (["gen.stem=unshuffle", "data.size=200"], "divisible by 64"),
+    (["gen.stem=unshuffle", "gen.stem_factor=1"], "stem_factor must be ≥ 2"),
+    (["gen.stem=unshuffle", "gen.base=8"], "must be ≥ gen.stem_factor²=16"),
+    (["tags.pool=avg"], "tags.pool='avg' is not one of: mean, sum, max, attention"),
+    (["data.line_styles=[xdog,pencil]"], "line_styles"),
+    (["data.sketch_scale=0.5"], "sketch_scale must be ≥ 1"),
+    (["tags.short_prompt=0.6", "tags.color_prompt=0.6"], "at most 1"),
+    (["tags.paraphrase=1.5"], "tags.paraphrase must be in"),
 ])
 def test_bad_overrides_are_one_line_errors(override, message):
     with pytest.raises(ConfigError, match=message) as e:

@@ -2,16 +2,44 @@
 import json
 import math
 
+import pytest
+
 from textcolor import evaluate
 
+ACCURACIES = [k for k in evaluate.KEYS if k.endswith("_accuracy")]
 
-def test_oracle_scores_perfectly():
-    r = evaluate.oracle(n=6, size=64)
-    for key in ("tag_accuracy", "swap_accuracy", "pair_accuracy", "pair_2x_accuracy", "attribute_accuracy",
-                "phrase_accuracy"):
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_oracle_scores_perfectly(size):
+    r = evaluate.oracle(n=12, size=size)
+    assert r["size"] == size
+    assert {"lone_attribute_accuracy", "eye_accuracy", "combo_accuracy"} <= set(ACCURACIES)
+    for key in ACCURACIES:
         assert r[key] == 1.0, key
+    assert r["cases"]["eye"] >= 6 and r["cases"]["combo"] >= 6  # most eyes show their colour at 64 px
     assert r["monochrome_chroma"] < 0.5 < r["color_chroma"]
     assert r["l1"] == 0 and r["ssim"] == 1
+    # locality: changing the hair colour changes the hair, and nothing else on the figure
+    assert r["outside_delta"] < 1 and r["hair_delta"] > 25
+    assert r["background_chroma"] < 1 and r["background_lightness"] > 99
+
+
+def test_cases_cover_every_colour_at_n12():
+    from textcolor import synth
+    colors = synth.load_colors()
+    cases, _ = evaluate.build_cases(12, 64)
+    prompts = {kind: {c.prompt for c in cases if c.kind == kind} for kind in {c.kind for c in cases}}
+    assert set(colors["hair"]) == prompts["lone_attribute"]
+    assert set(colors["eyes"]) == prompts["eye"]
+    assert set(colors["hair"]) == {evaluate.PHRASES[p] for p in prompts["phrase"]}
+    combos = [p.split(", ") for p in prompts["combo"]]
+    assert {h for h, _ in combos} == set(colors["hair"]) and {e for _, e in combos} == set(colors["eyes"])
+    for c in cases:
+        if c.kind == "locality":  # the own tags with only the hair colour tag swapped
+            own = cases[c.partner]
+            assert own.kind == "attribute" and own.sample is c.sample
+            diff = set(own.prompt.split(", ")) ^ set(c.prompt.split(", "))
+            assert len(diff) == 2 and all(t in colors["hair"] for t in diff)
 
 
 def test_phrases_never_occur_in_training_tags():
@@ -24,15 +52,24 @@ def test_phrases_never_occur_in_training_tags():
 def test_cli_json_has_every_key(tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "eval.json"
     assert evaluate.main(["--checkpoint", str(tiny_checkpoint), "--baseline", str(tiny_checkpoint),
-                          "--n", "2", "--json", str(out)]) == 0
+                          "--n", "2", "--size", "128", "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     for key in evaluate.KEYS:
         assert isinstance(res[key], float) and not math.isnan(res[key]), key
     assert set(evaluate.KEYS) <= set(res["baseline"])
-    assert "| swap_accuracy |" in capsys.readouterr().out
+    assert res["size"] == 128 and res["baseline"]["size"] == 128
+    table = capsys.readouterr().out
+    for key in evaluate.KEYS:
+        assert f"| {key} |" in table, key
 
 
 def test_cli_bad_checkpoint_is_one_line(tmp_path, capsys):
     (tmp_path / "x.pt").write_bytes(b"junk")
     assert evaluate.main(["--checkpoint", str(tmp_path / "x.pt"), "--n", "1"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_cli_size_too_small_is_one_line(capsys):
+    assert evaluate.main(["--size", "8", "--n", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--size" in err

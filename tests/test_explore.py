@@ -178,6 +178,42 @@ def test_interpolation_endpoints_equal_prompt_colourings(toy_colorizer, sketch):
         explore.interpolate(toy_colorizer, sketch, A, D, steps=1)
 
 
+@pytest.fixture
+def toy_attention_colorizer(tiny_cfg, toy_encoder):
+    from dataclasses import replace
+    cfg = replace(tiny_cfg, tags=replace(tiny_cfg.tags, pool="attention", attn_hidden=4))
+    torch.manual_seed(0)
+    g = Generator(cfg.gen, cfg.tags, embed_dim=3)
+    with torch.no_grad():
+        g.cond.proj.weight.mul_(20)
+        g.cond.score[2].weight.normal_(std=2.0)                # a learned-looking preference
+    return Colorizer(g, cfg, toy_encoder, torch.device("cpu"))
+
+
+def test_interpolation_with_attention_pooling_ends_on_both_prompts(toy_attention_colorizer, sketch):
+    c = toy_attention_colorizer
+    imgs = explore.interpolate(c, sketch, f"{A}, {C}", D, steps=4)
+    first, last = (np.asarray(c(sketch, p), dtype=int) for p in (f"{A}, {C}", D))
+    assert np.abs(np.asarray(imgs[0], dtype=int) - first).max() <= 1
+    assert np.abs(np.asarray(imgs[-1], dtype=int) - last).max() <= 1
+
+
+def test_tag_attention_shares(toy_colorizer, toy_attention_colorizer):
+    mean = explore.tag_attention(toy_colorizer, f"{A}, {B}:3")
+    assert [t for t, _ in mean] == [A, B] and np.allclose([a for _, a in mean], [0.25, 0.75])
+    learned = explore.tag_attention(toy_attention_colorizer, f"{A}, {B}, {C}")
+    assert np.isclose(sum(a for _, a in learned), 1.0) and len({round(a, 4) for _, a in learned}) == 3
+    assert explore.tag_attention(toy_colorizer, "") == []
+
+
+def test_phrase_similarity_ranks_tags_in_both_spaces(toy_colorizer):
+    table = explore.phrase_similarity(toy_colorizer, {B: B, A: B}, [A, B, C])
+    assert list(table.phrase) == [B, A]
+    assert table.raw_rank[0] == 1 and table.learned_rank[0] == 1 and table.raw_nearest[0] == B
+    assert table.raw_nearest[1] == A and table.raw_rank[1] == 2
+    assert np.isclose(table.raw_cos[0], 1.0) and np.isclose(table.raw_cos[1], 0.8)
+
+
 def test_colorize_vector_and_strip(toy_colorizer, toy_encoder, sketch):
     vec = explore.arithmetic(toy_encoder, f"{A} + {C} - {C}")
     by_vec = np.asarray(explore.colorize_vector(toy_colorizer, sketch, vec), dtype=int)

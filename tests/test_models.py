@@ -157,3 +157,128 @@ def test_film_eval_fold_equals_norm_then_affine():
     torch.testing.assert_close(got_cl, want, rtol=1e-5, atol=1e-5)
     m.train()                                          # training uses the batch's own statistics
     torch.testing.assert_close(m(x, code), m.norm(x) * (1 + gamma) + beta, rtol=1e-5, atol=1e-5)
+
+
+# --- the unshuffle stem: the whole full-resolution input, the U-Net at size / f ---------------------
+
+def unshuffle_g(k=4, pool="mean", f=4, **kw):
+    return Generator(GeneratorConfig(base=16, depth=2, max_ch=32, stem="unshuffle", stem_factor=f, head_ch=4, **kw),
+                     TagConfig(layout="tile", k=k, pool=pool, attn_hidden=8), E)
+
+
+@pytest.mark.parametrize("size", [(64, 64), (32, 96), (128, 80)])
+def test_unshuffle_stem_shapes_at_several_sizes(size):
+    torch.manual_seed(0)
+    g = unshuffle_g().eval()
+    assert g.multiple == 16
+    out = g(torch.rand(2, 3, *size) * 2 - 1, torch.randn(2, E))
+    assert out.shape == (2, 3, *size) and out.abs().max() <= 1 and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="divisible by 16"):
+        g(torch.zeros(1, 3, 56, 64), torch.zeros(1, E))
+
+
+def test_unshuffle_stem_loses_no_line_pixel():
+    """Space-to-depth is a bijection, and the stem's 1×1 conv maps the f² sketch pixels of a block
+    through a matrix of full column rank: any single line pixel, anywhere, changes the stem output."""
+    torch.manual_seed(0)
+    g = unshuffle_g(f=4)
+    x = torch.arange(2 * 7 * 32 * 32, dtype=torch.float32).reshape(2, 7, 32, 32)
+    torch.testing.assert_close(torch.nn.functional.pixel_shuffle(g.stem[0](x), 4), x, rtol=0, atol=0)
+    conv = g.stem[1]
+    # the sketch is grey ×3: its effective matrix sums the 3 copies -> [C0, f²]
+    w = conv.weight[:, :3 * 16, 0, 0].reshape(conv.out_channels, 3, 16).sum(1)
+    assert torch.linalg.matrix_rank(w) == 16
+    paper, emb = torch.ones(1, 3, 32, 32), torch.zeros(1, E)
+    base = g.stem(g.cond(paper, emb))
+    with torch.no_grad():
+        for y in range(32):
+            for x_ in range(32):
+                s = paper.clone()
+                s[..., y, x_] = -1                     # one line pixel
+                assert (g.stem(g.cond(s, emb)) - base).abs().max() > 1e-6, (y, x_)
+
+
+def test_unshuffle_head_sees_the_full_resolution_sketch():
+    """Colour edges follow lines finer than the U-Net's grid: the head reads the sketch at full size."""
+    torch.manual_seed(0)
+    g = unshuffle_g().eval()
+    paper = torch.ones(1, 3, 64, 64)
+    line = paper.clone()
+    line[..., 10, :] = -1
+    a, b = g(paper, torch.zeros(1, E)), g(line, torch.zeros(1, E))
+    assert (a - b).abs().max() > 1e-4
+
+
+def test_unshuffle_every_parameter_gets_a_gradient_with_attention_pooling():
+    torch.manual_seed(0)
+    g = unshuffle_g(pool="attention", film=True, film_hidden=6, norm="instance", act="lrelu")
+    for m in g.modules():
+        if isinstance(m, FiLMNorm):
+            torch.nn.init.normal_(m.film.weight, std=0.1)
+    torch.nn.init.normal_(g.cond.score[2].weight, std=0.5)   # off its zero start, as after a step
+    tokens = torch.randn(2, 3, E + 1)
+    tokens[..., -1] = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.5, 2.0]])
+    out = g(torch.rand(2, 3, 32, 32), tokens)
+    out.mean().backward()
+    for name, p in g.named_parameters():
+        if name == "cond.score.2.bias":   # one constant added to every score cancels in the softmax
+            assert p.grad is None or p.grad.abs().max() < 1e-6
+            continue
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+# --- attention pooling over per-tag vectors -------------------------------------------------------
+
+def attention_cond(k=6):
+    torch.manual_seed(0)
+    cond = TagConditioning(E, TagConfig(layout="tile", k=k, pool="attention", attn_hidden=8))
+    torch.nn.init.normal_(cond.score[2].weight, std=1.0)
+    return cond
+
+
+def tokens_of(vectors, weights):
+    """[T, E] vectors and [T] weights -> one prompt [1, T, E+1] (as TagEncoder.embed_tokens gives)."""
+    return torch.cat([vectors, torch.as_tensor(weights, dtype=torch.float32)[:, None]], 1)[None]
+
+
+def test_attention_pool_at_zero_score_is_mean_pooling():
+    from textcolor.tags import pool_vectors
+    cond = TagConditioning(E, TagConfig(layout="tile", k=5, pool="attention"))     # zero start
+    v, w = torch.randn(4, E), torch.tensor([1.0, 2.0, 0.5, 1.0])
+    torch.testing.assert_close(cond.vector(tokens_of(v, w)), cond.vector(pool_vectors(v, w)[None]))
+
+
+def test_attention_pool_empty_prompt_padding_and_weights():
+    cond = attention_cond()
+    v = torch.randn(3, E)
+    # the empty prompt (all padding) is the projection's bias: the null conditioning
+    torch.testing.assert_close(cond.vector(torch.zeros(1, 1, E + 1)), cond.proj.bias[None])
+    torch.testing.assert_close(cond.vector(torch.zeros(2, 5, E + 1)), cond.proj.bias[None].expand(2, -1))
+    # padding changes nothing
+    padded = torch.cat([tokens_of(v, [1, 1, 1]), torch.zeros(1, 4, E + 1)], 1)
+    torch.testing.assert_close(cond.vector(padded), cond.vector(tokens_of(v, [1, 1, 1])))
+    # a weight of 2 is the tag written twice
+    twice = tokens_of(torch.stack([v[0], v[0], v[1]]), [1, 1, 1])
+    torch.testing.assert_close(cond.vector(tokens_of(v[:2], [2, 1])), cond.vector(twice))
+    # a lone tag gets all the attention, whatever its score
+    torch.testing.assert_close(cond.vector(tokens_of(v[:1], [1])), cond.proj(v[:1] * cond.scale))
+    a = cond.attention(tokens_of(v, [1, -1, 1]))
+    assert torch.isclose(a.abs().sum(), torch.tensor(1.0)) and a[0, 1] < 0
+
+
+def test_attention_pool_lets_a_tag_outweigh_many():
+    """With mean pooling a tag is 1/10 of a ten-tag prompt; a learned score can give it most of it."""
+    cond = attention_cond()
+    v = torch.eye(E)[:10]                                       # ten orthonormal tag vectors
+    with torch.no_grad():
+        cond.score[0].weight.zero_(); cond.score[0].bias.zero_(); cond.score[2].weight.zero_()
+        cond.score[0].weight[0] = v[3] * 2 / cond.scale         # hidden unit 0 fires on tag 3 only
+        cond.score[2].weight[0, 0] = 8.0
+    a = cond.attention(tokens_of(v, [1] * 10))[0]
+    assert a.argmax() == 3 and a[3] > 0.5
+
+
+def test_attention_pool_handles_a_200_tag_prompt_and_huge_weights():
+    cond = attention_cond()
+    out = cond.vector(tokens_of(torch.randn(200, E), torch.linspace(-100, 100, 200)))
+    assert out.shape == (1, 6) and torch.isfinite(out).all()

@@ -47,7 +47,7 @@ def test_monochrome_suppresses_colour(shipped):
 
 def test_the_pair_is_told_apart_on_a_sketch_twice_the_working_size(shipped):
     # Sketches drawn larger than the model's working size are brought down by each block's darkest
-    # pixel; averaged instead, the thin lines faded out (pair_2x_accuracy 74.5% instead of 93.5%).
+    # pixel (xdog.downscale_lines), as the training sketches drawn at up to 3× were.
     diffs = []
     for seed in range(3_000_000_000, 3_000_000_004):
         s = synth.render(seed, 2 * shipped.size, character=PAIR[0], monochrome=False)
@@ -56,3 +56,35 @@ def test_the_pair_is_told_apart_on_a_sketch_twice_the_working_size(shipped):
         light, dark = (np.asarray(shipped(sketch, tag), np.float64)[hair].mean() for tag in PAIR)
         diffs.append(light - dark)
     assert np.mean(diffs) > 20, diffs
+
+
+def test_a_1024_px_sketch_keeps_crisp_lines_and_follows_the_tag(shipped):
+    """What a user brings: a large drawing. The output has the input's size, its lines stay black
+    at full resolution, and the hair follows the tag."""
+    s = synth.render(3_000_000_010, 1024, character=PAIR[0], monochrome=False)
+    sketch = sketch_array(s.image)
+    light, dark = (np.asarray(shipped(sketch, tag), np.float64) for tag in PAIR)
+    assert light.shape == (1024, 1024, 3)
+    hair, ink = s.mask == synth.HAIR, sketch < 128
+    assert light[hair].mean() > dark[hair].mean() + 60
+    assert light[ink].max() < 40 and dark[ink].max() < 40                  # lines stay black
+
+
+def lab_of(image, region):
+    return rgb2lab(np.asarray(image)[region][None] / 255.0)[0].mean(0)
+
+
+def test_colour_words_steer_hair_and_eyes(shipped):
+    """Colour tags alone, a hair + eye mix and phrases never seen in training, on an original
+    character whose sketch cannot tell: the hair / eyes land on the hue asked for."""
+    s = synth.render(3_000_000_020, 256, character="original", hair_color="white_hair", monochrome=False)
+    sketch, hair = sketch_array(s.image), s.mask == synth.HAIR
+    iris = (s.mask == synth.EYES) & (s.image.min(-1) < 245)
+    hue = lambda lab: np.degrees(np.arctan2(lab[2], lab[1])) % 360  # noqa: E731
+    red = lab_of(shipped(sketch, "red_hair"), hair)
+    blue = lab_of(shipped(sketch, "blue_hair"), hair)
+    assert red[1] > 20 and blue[2] < -15                                    # a* red, b* blue
+    mix = shipped(sketch, "green_hair, red_eyes")
+    assert lab_of(mix, hair)[1] < -15 and lab_of(mix, iris)[1] > 15         # green hair, red eyes
+    assert lab_of(shipped(sketch, "ruby hair"), hair)[1] > 20               # a paraphrase
+    assert lab_of(shipped(sketch, "azure hair"), hair)[2] < -15             # held out of training

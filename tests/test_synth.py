@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from textcolor import synth
 from textcolor.synth import (ACCESSORY_TAGS, BACKGROUND, EYES, HAIR, LINE, MASK_LABELS, SHADE, SynthDataset,
                              _lab, hex_to_rgb, load_colors, load_roster, main, render)
 from textcolor.xdog import sketch_array
@@ -218,3 +219,60 @@ def test_cli_module_entry_point_refuses_without_traceback(tmp_path):
     r = subprocess.run([sys.executable, "-m", "textcolor.synth", "--out", str(tmp_path), "--n", "1"],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "keep.txt" in r.stderr
+
+
+# ---------------------------------------------------------------- sketches as users draw them
+
+def test_dataset_default_sketch_is_xdog_of_the_render():
+    """sketch_scale 1, style xdog, no jitter: the sketch is XDoG of the render at the working size."""
+    from textcolor.xdog import xdog_rgb
+    item = SynthDataset(n=2, size=32, seed=5)[0]
+    image01 = torch.from_numpy(render(5, 32).image).permute(2, 0, 1)[None].float() / 255
+    torch.testing.assert_close(item["sketch"][:1], xdog_rgb(image01)[0].round() * 2 - 1)
+
+
+@pytest.mark.parametrize("style", ["xdog", "xdog_small", "ink"])
+def test_dataset_line_styles_and_draw_sizes_are_binary_and_deterministic(style):
+    ds = SynthDataset(n=6, size=32, seed=3, sketch_scale=3.0, line_styles=(style,), line_jitter=0.5,
+                      detail=0.5, flip=True)
+    for i in range(6):
+        a, b = ds[(i, 11)], ds[(i, 11)]
+        assert torch.equal(a["sketch"], b["sketch"]) and torch.equal(a["image"], b["image"])
+        assert a["sketch"].shape == a["image"].shape == (3, 32, 32)
+        assert set(a["sketch"].unique().tolist()) <= {-1.0, 1.0}
+        assert (a["sketch"] < 0).float().mean() > 0.02        # there are lines
+
+
+def test_dataset_cache_returns_what_it_drew():
+    kw = dict(n=3, size=32, seed=1, sketch_scale=2.0, line_styles=("xdog", "ink"), line_jitter=1.0)
+    plain, cached = SynthDataset(**kw), SynthDataset(cache=True, **kw)
+    for i in (0, 1, 0, 2, 1):
+        a, b = plain[(i, 4)], cached[(i, 4)]
+        assert torch.equal(a["sketch"], b["sketch"]) and a["tags"] == b["tags"]
+        assert (a["image"] - b["image"]).abs().max() <= 1 / 255 + 1e-6   # held as uint8
+    assert len(cached.cache) == 3
+
+
+def test_large_drawings_are_brought_down_by_the_inference_operator():
+    """A character drawn at 3× the working size: its ink lines, brought down by downscale_lines,
+    land where the working-size render has its ink."""
+    from textcolor.sketchstyle import make_sketch
+    from textcolor.config import XDoGConfig
+    big, small = render(9, 96), render(9, 32)
+    img = torch.from_numpy(big.image).permute(2, 0, 1)[None].float() / 255
+    ink = torch.from_numpy(big.mask == synth.LINE)[None, None].float()
+    sketch = make_sketch(img, ink, 32, "ink", 0.0, XDoGConfig(), np.random.default_rng(0))[0, 0]
+    lines = sketch == 0
+    near_ink = torch.from_numpy(small.mask == synth.LINE)
+    near_ink = torch.nn.functional.max_pool2d(near_ink[None, None].float(), 3, 1, 1)[0, 0] > 0
+    assert lines.any() and (lines & near_ink).sum() / lines.sum() > 0.95
+
+
+def test_detail_adds_sheen_and_strands_from_its_own_stream():
+    plain, rich = render(4, 128, detail=0.0), render(4, 128, detail=1.0)
+    assert plain.tags == rich.tags and plain.character == rich.character
+    differs = (plain.image != rich.image).any(-1)
+    assert 0 < differs.mean() < 0.1                                # a few strands and a band
+    assert set(np.unique(plain.mask[differs])) <= {synth.HAIR, synth.LINE}   # all inside the hair
+    geometry = lambda s: (s.mask == synth.BACKGROUND)                # noqa: E731
+    assert (geometry(plain) == geometry(rich)).all()

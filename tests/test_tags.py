@@ -265,6 +265,19 @@ def test_embed_prompts(enc):
         enc.embed_prompts(["x"], pool="avg")
 
 
+def test_embed_tokens_keeps_each_tag_and_its_weight(enc):
+    z = enc.embed_tokens(["hatsune_miku", "", "hatsune_miku:3, monochrome"])
+    v = enc.encode(["hatsune_miku", "monochrome"])
+    assert z.shape == (3, 2, 385)                            # padded to the longest prompt
+    assert torch.equal(z[0, 0, :-1], v[0]) and z[0, 0, -1] == 1 and torch.equal(z[0, 1], torch.zeros(385))
+    assert torch.equal(z[1], torch.zeros(2, 385))            # the empty prompt: all padding
+    assert torch.equal(z[2, :, :-1], v) and z[2, :, -1].tolist() == [3.0, 1.0]
+    assert torch.equal(enc.embed_prompts(["hatsune_miku"], pool="attention"), enc.embed_tokens(["hatsune_miku"]))
+    assert enc.embed_tokens([""]).shape == (1, 1, 385)
+    big = enc.embed_tokens([", ".join(f"tag{i}" for i in range(200))])
+    assert big.shape == (1, 200, 385) and torch.isfinite(big).all()
+
+
 def test_disk_cache_second_encoder_does_not_load(enc, cache_root):
     v = enc.encode(TAGS)
     files = list(enc.cache_path.glob("*.npy"))

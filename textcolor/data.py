@@ -362,9 +362,11 @@ def build_dataset(cfg: "Config", train: bool) -> Dataset:
     if d.source == "synth":
         from textcolor.synth import SynthDataset  # lazily: rendering code is only needed here
         looks = dict(mono_frac=d.mono_frac, alt_style_frac=d.alt_style_frac, costume_frac=d.costume_frac,
-                     xdog=cfg.xdog)
+                     xdog=cfg.xdog, detail=d.detail, sketch_scale=d.sketch_scale,
+                     line_styles=tuple(d.line_styles), line_jitter=d.line_jitter)
         if train:
-            return SynthDataset(n=d.synth_n, size=d.size, seed=d.synth_seed, flip=d.flip, **looks)
+            return SynthDataset(n=d.synth_n, size=d.size, seed=d.synth_seed, flip=d.flip,
+                                cache=d.synth_cache, **looks)
         return SynthDataset(n=d.val_n, size=d.size, seed=10**9 + d.synth_seed, flip=False, **looks)
     common = dict(size=d.size, train=train, flip=d.flip, xdog=cfg.xdog)
     if d.source == "folder":

@@ -1,18 +1,37 @@
 """Does the tag steer the colour? Metrics on held-out synthetic renders (seeds never trained on).
 
-    python -m textcolor.evaluate                                   # the shipped model
+    python -m textcolor.evaluate                                   # the shipped model, 256 px renders
     python -m textcolor.evaluate --checkpoint runs/demo --baseline runs/sweep/no_tags --n 200 --json eval.json
+    python -m textcolor.evaluate --size 512                        # the same held-out set drawn at 512 px
 
-Hair colour is read as the mean CIELAB colour inside the render's hair mask and classified as the
-nearest of a set of prototype colours:
+The held-out characters are rendered at --size px and coloured through the infer.py path: the
+XDoG sketch of the render, `Colorizer.prepare` (which applies the resolution policy), then
+`colorize_prepared`. Hair colour is read as the mean CIELAB colour inside the render's hair mask
+and classified as the nearest of a set of prototype colours: the same mean on ground-truth
+renders, at the same size, of each character / colour tag. Eye colour is the mean inside the eyes
+mask less its white catch-lights, classified by the nearest prototype hue angle (an iris is a few
+pixels, blended with white and ink); eye and combo cases whose render shows no eye colour (40% of
+them at 64 px, where outlines cover the eye; none from 128 px) are left out, and `cases` in the
+results counts what was scored.
+  l1 / psnr / ssim    own tags, roster characters: reconstruction of the render
   tag_accuracy        own tags, roster characters        -> nearest roster hair colour is theirs
   swap_accuracy       same sketch, another character's tag -> takes that character's hair colour
   pair_accuracy       hibiki/akatsuki (identical sketches) -> the tag alone picks white vs dark navy
-  pair_2x_accuracy    the same with sketches drawn at twice the working size
-  attribute_accuracy  original characters, own colour tags -> nearest colour-tag hair colour
-  phrase_accuracy     original characters, colour phrases never seen in training ("crimson hair")
+  pair_2x_accuracy    the same with sketches drawn at twice --size
   monochrome_chroma / color_chroma: mean CIELAB chroma of the character with `monochrome` / own tags
-The same metrics on the ground-truth renders (`oracle`) check that the measurement itself is sound.
+  attribute_accuracy  original characters, own tags incl. colour tags -> nearest colour-tag hair colour
+  lone_attribute_accuracy  original characters, the hair colour tag alone ("red_hair") as the prompt
+  phrase_accuracy     original characters, colour phrases never seen in training ("crimson hair")
+  eye_accuracy        original characters, the eye colour tag alone ("green_eyes") -> nearest eye colour
+  combo_accuracy      original characters, "X_hair, Y_eyes" -> hit only if hair and eyes both right
+  hair_delta          originals, own tags vs the same tags with the hair tag swapped for the hair
+                      colour tag farthest (CIELAB, as drawn) from theirs: mean CIE76 ΔE in the hair
+  outside_delta       the same pair of outputs: mean ΔE on the figure outside hair and lines
+                      (skin, eyes, outfit, accessory): what the hair tag changes where it should not
+  background_chroma / background_lightness: mean CIELAB chroma / L* of the background, own-tag cases
+Colours cycle with the sample index, so n ≥ 12 covers every hair, eye and phrase colour.
+The same metrics on the ground-truth renders (`oracle`) check that the measurement itself is sound:
+100% from 64 px (--size must be ≥ 32, but at 32 px the outlines cover some characters' hair).
 """
 from __future__ import annotations
 
@@ -31,37 +50,74 @@ from textcolor import synth
 from textcolor.xdog import sketch_array
 
 EVAL_SEED = 2_000_000_000  # training renders seeds from 0, validation from 1e9: disjoint
+MIN_SIZE = 32
 PAIR = ("hibiki_(kantai_collection)", "akatsuki_(kantai_collection)")
 # Colour phrases that never occur in training, each meaning one colour tag of tags/colors.csv.
+# The second red is last, so that the first 12 phrases cover all 12 hair colours.
 PHRASES = {
-    "crimson hair": "red_hair", "scarlet-haired girl": "red_hair",
+    "crimson hair": "red_hair",
     "silver-haired girl": "silver_hair", "snow white hair": "white_hair",
     "golden hair": "blonde_hair", "azure hair": "blue_hair", "emerald green hair": "green_hair",
     "teal hair": "aqua_hair", "rose pink hair": "pink_hair", "violet hair": "purple_hair",
     "chestnut hair": "brown_hair", "jet black hair": "black_hair", "tangerine hair": "orange_hair",
+    "scarlet-haired girl": "red_hair",
 }
-KEYS = ("l1", "psnr", "ssim", "tag_accuracy", "swap_accuracy", "pair_accuracy", "pair_2x_accuracy", "monochrome_chroma",
-        "color_chroma", "attribute_accuracy", "phrase_accuracy")
+KEYS = ("l1", "psnr", "ssim",
+        "tag_accuracy", "swap_accuracy", "pair_accuracy", "pair_2x_accuracy",
+        "monochrome_chroma", "color_chroma",
+        "attribute_accuracy", "lone_attribute_accuracy", "phrase_accuracy", "eye_accuracy", "combo_accuracy",
+        "hair_delta", "outside_delta", "background_chroma", "background_lightness")
 
 
-HAIR = synth.HAIR
+HAIR, EYES, BACKGROUND, LINE = synth.HAIR, synth.EYES, synth.BACKGROUND, synth.LINE
+WHITE = 245  # a pixel with every channel at least this is white (an eye's catch-light)
+EYE_MIN_CHROMA = 4.0  # greyer eyes have no eye colour (the palest ground-truth iris at 64 px: 8)
 
 
 def mean_lab(image: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """Mean CIELAB colour of uint8 RGB pixels where `region` is true."""
+    """Mean CIELAB colour of uint8 RGB pixels where `region` is true (NaN where it is empty)."""
+    if not region.any():
+        return np.full(3, np.nan)
     return rgb2lab(image[region][None].astype(np.float64) / 255.0)[0].mean(0)
 
 
-def prototype(size: int, seeds: int = 4, **identity) -> np.ndarray:
-    """Mean hair colour of ground-truth renders of one identity: the canonical colour as drawn,
-    with its cel shading and anti-aliased edges (the raw hex would make white hair read as silver)."""
-    labs = [mean_lab(s.image, s.mask == HAIR) for s in
+def hair_region(s: synth.Sample) -> np.ndarray:
+    return s.mask == HAIR
+
+
+def iris_region(s: synth.Sample) -> np.ndarray:
+    """The eyes mask less the white catch-lights: the pixels that show the eye colour. At 64 px the
+    outlines leave 0-3 of them per character (eye/combo cases whose render shows none are left
+    out); from 96 px nearly every character shows several, from 128 px a dozen or more."""
+    return (s.mask == EYES) & (s.image.min(-1) < WHITE)
+
+
+def prototype(size: int, seeds: int = 4, region=hair_region, **identity) -> np.ndarray:
+    """Mean colour inside `region` (the hair by default) of ground-truth renders of one identity:
+    the canonical colour as drawn, with its cel shading and anti-aliased edges (the raw hex would
+    make white hair read as silver)."""
+    labs = [mean_lab(s.image, region(s)) for s in
             (synth.render(EVAL_SEED - 1 - k, size, monochrome=False, **identity) for k in range(seeds))]
-    return np.mean(labs, 0)
+    labs = [lab for lab in labs if not np.isnan(lab).any()]  # eyes drawn too small to show a colour
+    return np.mean(labs, 0) if labs else np.full(3, np.nan)
 
 
 def nearest(lab: np.ndarray, prototypes: np.ndarray) -> int:
+    """Index of the nearest prototype; -1 (never a hit) for a NaN colour (an empty region)."""
+    if np.isnan(lab).any():
+        return -1
     return int(np.argmin(((prototypes - lab) ** 2).sum(1)))
+
+
+def nearest_hue(lab: np.ndarray, prototypes: np.ndarray) -> int:
+    """Index of the prototype nearest in CIELAB hue angle; -1 (never a hit) for a NaN colour or
+    one too grey to have a hue. Eye colours are told apart by hue: an iris is a few pixels blended
+    with catch-light white and ink black, which move L* and chroma much more than hue (the
+    ground-truth renders at 64 px: 100% by hue, 93% by nearest CIELAB colour)."""
+    if np.isnan(lab).any() or np.hypot(lab[1], lab[2]) < EYE_MIN_CHROMA:
+        return -1
+    d = np.arctan2(prototypes[:, 2], prototypes[:, 1]) - np.arctan2(lab[2], lab[1])
+    return int(np.argmin(np.abs(np.angle(np.exp(1j * d)))))
 
 
 def chroma(image: np.ndarray, region: np.ndarray) -> float:
@@ -69,24 +125,41 @@ def chroma(image: np.ndarray, region: np.ndarray) -> float:
     return float(np.hypot(lab[:, 1], lab[:, 2]).mean())
 
 
+def delta_e(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
+    """Mean CIE76 ΔE (Euclidean CIELAB distance) between two uint8 RGB images where `region` is true."""
+    la, lb = (rgb2lab(x[region][None].astype(np.float64) / 255.0)[0] for x in (a, b))
+    return float(np.linalg.norm(la - lb, axis=1).mean())
+
+
 @dataclass
 class Case:
-    """One coloured sketch and what its hair should be."""
+    """One coloured sketch and what its hair (and eyes) should be."""
     sample: synth.Sample
     prompt: str
-    want: int                  # index into the prototype set
+    want: int                  # index into the kind's hair prototype set; -1: hair not checked
     kind: str                  # which metric it counts toward
+    want_eye: int = -1         # index into the eye prototypes; -1: eyes not checked
+    partner: int = -1          # "locality": index of the own-tag case whose output it is compared with
+
+
+def farthest(protos: np.ndarray) -> list[int]:
+    """For each prototype, the index of the one farthest from it in CIELAB."""
+    d = ((protos[:, None] - protos[None]) ** 2).sum(-1)
+    return [int(j) for j in d.argmax(1)]
 
 
 def build_cases(n: int, size: int) -> tuple[list[Case], dict[str, np.ndarray]]:
     roster = synth.load_roster()
     names = [c.tag for c in roster]
-    colors = synth.load_colors()["hair"]
-    color_tags = list(colors)
+    colors = synth.load_colors()
+    color_tags, eye_tags = list(colors["hair"]), list(colors["eyes"])
     protos = {"roster": np.stack([prototype(size, character=t) for t in names]),
-              "colors": np.stack([prototype(size, character="original", hair_color=t) for t in color_tags])}
+              "colors": np.stack([prototype(size, character="original", hair_color=t) for t in color_tags]),
+              "eyes": np.stack([prototype(size, region=iris_region, character="original", eye_color=t)
+                                for t in eye_tags])}
     protos["pair"] = protos["roster"][[names.index(t) for t in PAIR]]
     protos["pair_2x"] = np.stack([prototype(2 * size, character=t) for t in PAIR])
+    away = farthest(protos["colors"])  # the hair colour tag the locality prompt swaps in
     cases: list[Case] = []
     rng = np.random.default_rng(0)
     for i in range(n):
@@ -97,33 +170,53 @@ def build_cases(n: int, size: int) -> tuple[list[Case], dict[str, np.ndarray]]:
         cases.append(Case(s, ", ".join(s.tags), me, "tag"))
         other = (me + 1 + int(rng.integers(len(names) - 1))) % len(names)
         cases.append(Case(s, names[other], other, "swap"))
-        # identical hibiki/akatsuki sketches: the tag alone decides; also drawn at twice the
-        # working size, since a user's sketch is rarely drawn at the model's size
+        # identical hibiki/akatsuki sketches: the tag alone decides; also drawn at twice --size,
+        # since a user's sketch is rarely drawn at the model's size
         for kind, px in (("pair", size), ("pair_2x", 2 * size)):
             pair_sketch = synth.render(seed, px, character=PAIR[0], monochrome=False)
             cases += [Case(pair_sketch, tag, j, kind) for j, tag in enumerate(PAIR)]
-        # originals: colour tags, and colour phrases never seen in training
-        hair = color_tags[i % len(color_tags)]
-        o = synth.render(seed, size, character="original", hair_color=hair, monochrome=False)
-        cases.append(Case(o, ", ".join(o.tags), color_tags.index(hair), "attribute"))
+        # originals, one sketch: own tags; the hair tag alone; colour phrases never seen in
+        # training; the eye tag alone; a hair + eye pair (the eye colour advancing one more every
+        # 12 samples, so that every pair of colours comes up by n = 72)
+        hair, eye = i % len(color_tags), i % len(eye_tags)
+        o = synth.render(seed, size, character="original", hair_color=color_tags[hair],
+                         eye_color=eye_tags[eye], monochrome=False)
+        own = len(cases)
+        cases.append(Case(o, ", ".join(o.tags), hair, "attribute"))
+        cases.append(Case(o, color_tags[hair], hair, "lone_attribute"))
         phrase = list(PHRASES)[i % len(PHRASES)]
         cases.append(Case(o, phrase, color_tags.index(PHRASES[phrase]), "phrase"))
+        cases.append(Case(o, eye_tags[eye], -1, "eye", want_eye=eye))
+        combo_eye = (i + i // len(color_tags)) % len(eye_tags)
+        cases.append(Case(o, f"{color_tags[hair]}, {eye_tags[combo_eye]}", hair, "combo", want_eye=combo_eye))
+        # locality: the own tags with only the hair colour tag swapped
+        swapped = [color_tags[away[hair]] if t == color_tags[hair] else t for t in o.tags]
+        cases.append(Case(o, ", ".join(swapped), away[hair], "locality", partner=own))
         cases.append(Case(s, "monochrome", -1, "monochrome"))
     return cases, protos
 
 
+ACCURACIES = ("tag", "swap", "pair", "pair_2x", "attribute", "lone_attribute", "phrase", "eye", "combo")
+# the hair prototype set of each kind (eyes are always classified against protos["eyes"])
 PROTOTYPES = {"tag": "roster", "swap": "roster", "pair": "pair", "pair_2x": "pair_2x", "attribute": "colors",
-              "phrase": "colors"}
+              "lone_attribute": "colors", "phrase": "colors", "combo": "colors"}
+OWN_TAGS = ("tag", "attribute")  # the cases coloured with a character's own full tag list
 
 
 def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.ndarray]) -> dict:
-    hits: dict[str, list[bool]] = {k: [] for k in PROTOTYPES}
-    recon, mono, colour = [], [], []
+    hits: dict[str, list[bool]] = {k: [] for k in ACCURACIES}
+    recon, mono, colour, hair_d, outside_d, bg_c, bg_l = [], [], [], [], [], [], []
     for out, case in zip(outputs, cases):
         mask = case.sample.mask
         figure = mask > 0  # everything but the background
         if case.kind == "monochrome":
             mono.append(chroma(out, figure))
+            continue
+        if case.kind == "locality":
+            ref = outputs[case.partner]
+            for deltas, region in ((hair_d, mask == HAIR), (outside_d, ~np.isin(mask, (BACKGROUND, HAIR, LINE)))):
+                if region.any():  # at 32 px the outlines can cover all of the hair
+                    deltas.append(delta_e(out, ref, region))
             continue
         if case.kind == "tag":
             target = case.sample.image
@@ -131,19 +224,33 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
                           peak_signal_noise_ratio(target, out, data_range=255),
                           structural_similarity(target, out, channel_axis=2, data_range=255)))
             colour.append(chroma(out, figure))
-        lab = mean_lab(out, mask == HAIR)
-        hits[case.kind].append(nearest(lab, protos[PROTOTYPES[case.kind]]) == case.want)
+        if case.kind in OWN_TAGS:
+            bg = mask == BACKGROUND
+            bg_c.append(chroma(out, bg))
+            bg_l.append(float(mean_lab(out, bg)[0]))
+        hit = True
+        if case.want_eye >= 0:
+            iris = iris_region(case.sample)
+            if not iris.any():
+                continue  # the render shows no eye colour (small sizes): not measurable
+            hit &= nearest_hue(mean_lab(out, iris), protos["eyes"]) == case.want_eye
+        if case.want >= 0:
+            hit &= nearest(mean_lab(out, mask == HAIR), protos[PROTOTYPES[case.kind]]) == case.want
+        hits[case.kind].append(bool(hit))
     r = np.array(recon) if recon else np.full((1, 3), np.nan)
     res = {"l1": float(r[:, 0].mean()), "psnr": float(r[:, 1].mean()), "ssim": float(r[:, 2].mean())}
     for kind, h in hits.items():
         res[f"{kind}_accuracy"] = float(np.mean(h)) if h else float("nan")
-    res["monochrome_chroma"] = float(np.mean(mono)) if mono else float("nan")
-    res["color_chroma"] = float(np.mean(colour)) if colour else float("nan")
-    res["cases"] = {k: len(v) for k, v in hits.items()} | {"monochrome": len(mono)}
+    mean = lambda v: float(np.mean(v)) if v else float("nan")  # noqa: E731
+    res["monochrome_chroma"], res["color_chroma"] = mean(mono), mean(colour)
+    res["hair_delta"], res["outside_delta"] = mean(hair_d), mean(outside_d)
+    res["background_chroma"], res["background_lightness"] = mean(bg_c), mean(bg_l)
+    res["cases"] = {k: len(v) for k, v in hits.items()} | {"monochrome": len(mono), "locality": len(hair_d)}
     return res
 
 
 def colorize_cases(colorizer, cases: list[Case], batch: int = 32, desc: str = "evaluating") -> list[np.ndarray]:
+    """Each case through the infer.py path; one sketch and `prepare` per sample, shared by its cases."""
     prepared = {}
     for case in cases:
         key = id(case.sample)
@@ -158,33 +265,34 @@ def colorize_cases(colorizer, cases: list[Case], batch: int = 32, desc: str = "e
     return outs
 
 
-def evaluate(colorizer, n: int = 100) -> dict:
-    cases, protos = build_cases(n, colorizer.size)
-    return score(colorize_cases(colorizer, cases), cases, protos)
+def evaluate(colorizer, n: int = 100, size: int = 256) -> dict:
+    """The metrics of `colorizer` on n held-out samples rendered at `size` px."""
+    cases, protos = build_cases(n, size)
+    return score(colorize_cases(colorizer, cases), cases, protos) | {"size": size}
 
 
 def oracle(n: int, size: int) -> dict:
-    """The metrics on ground-truth renders: what a perfect colorizer scores (the swap, pair and
-    phrase targets are the other character's / phrase's own render)."""
+    """The metrics on ground-truth renders: what a perfect colorizer scores (the swap, pair, phrase,
+    combo and locality targets are the sketch re-rendered in the colours the prompt asks for)."""
     cases, protos = build_cases(n, size)
+    hair_tags, eye_tags = list(synth.load_colors()["hair"]), list(synth.load_colors()["eyes"])
     outs = []
     for c in cases:
+        s = c.sample
         if c.kind == "monochrome":
-            outs.append(synth.render(c.sample.seed, size, character=c.sample.character, monochrome=True).image)
+            outs.append(synth.render(s.seed, size, character=s.character, monochrome=True).image)
         elif c.kind == "swap":  # the sketch's own character, in the other character's hair colour
             hair = synth.load_roster()[c.want].hair_color
-            outs.append(synth.render(c.sample.seed, size, character=c.sample.character, hair_color=hair,
-                                     monochrome=False).image)
+            outs.append(synth.render(s.seed, size, character=s.character, hair_color=hair, monochrome=False).image)
         elif c.kind in ("pair", "pair_2x"):
-            outs.append(synth.render(c.sample.seed, c.sample.image.shape[0], character=PAIR[c.want],
-                                     monochrome=False).image)
-        elif c.kind == "phrase":
-            hair = list(synth.load_colors()["hair"])[c.want]
-            outs.append(synth.render(c.sample.seed, size, character="original", hair_color=hair,
-                                     monochrome=False).image)
+            outs.append(synth.render(s.seed, s.image.shape[0], character=PAIR[c.want], monochrome=False).image)
+        elif c.kind in ("phrase", "combo", "locality"):  # the original, in the hair (and eye) colour asked for
+            eye = eye_tags[c.want_eye] if c.want_eye >= 0 else s.eye_color
+            outs.append(synth.render(s.seed, size, character="original", hair_color=hair_tags[c.want],
+                                     eye_color=eye, monochrome=False).image)
         else:
-            outs.append(c.sample.image)
-    return score(outs, cases, protos)
+            outs.append(s.image)
+    return score(outs, cases, protos) | {"size": size}
 
 
 def format_table(results: dict[str, dict]) -> str:
@@ -203,34 +311,42 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, help="model to evaluate (default: the shipped model)")
     p.add_argument("--baseline", type=Path, help="also evaluate this (e.g. untagged, layout none) checkpoint")
-    p.add_argument("--n", type=int, default=100, help="held-out sketches (each gives 8 cases)")
+    p.add_argument("--n", type=int, default=100, help="held-out samples (each gives 13 cases)")
+    p.add_argument("--size", type=int, default=256,
+                   help="px the held-out set is rendered (drawn) at; the model colours it at its working "
+                        "resolution, as infer.py does (default 256)")
     p.add_argument("--device")
     p.add_argument("--oracle", action="store_true", help="also score the ground-truth renders")
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args(argv)
+    if args.n < 1:
+        print("error: --n must be ≥ 1", file=sys.stderr)
+        return 2
+    if args.size < MIN_SIZE:
+        print(f"error: --size must be ≥ {MIN_SIZE}", file=sys.stderr)
+        return 2
     from textcolor.checkpoint import CheckpointError
     from textcolor.colorize import Colorizer
     from textcolor.memory import keep_freed_memory
     keep_freed_memory()
-    if args.n < 1:
-        print("error: --n must be ≥ 1", file=sys.stderr)
-        return 2
     try:
         model = Colorizer.from_checkpoint(args.checkpoint, device=args.device)
-        results = {"model": evaluate(model, args.n)}
+        results = {"model": evaluate(model, args.n, args.size)}
         if args.baseline:
-            results["baseline"] = evaluate(Colorizer.from_checkpoint(args.baseline, device=args.device), args.n)
+            results["baseline"] = evaluate(Colorizer.from_checkpoint(args.baseline, device=args.device),
+                                           args.n, args.size)
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.oracle:
-        results["oracle"] = oracle(args.n, model.size)
+        results["oracle"] = oracle(args.n, args.size)
     print(format_table(results))
     if args.json:
         out = dict(results["model"])
         out.update({k: v for k, v in results.items() if k != "model"})
         out["checkpoint"] = str(args.checkpoint or "shipped")
         out["n"] = args.n
+        out["size"] = args.size
         args.json.write_text(json.dumps(out, indent=2))
     return 0
 

@@ -108,6 +108,43 @@ def learned_vectors(colorizer: "Colorizer", tags: Iterable[str], relative_to_nul
     return out.float().cpu().numpy()
 
 
+def tag_attention(colorizer: "Colorizer", prompt: str) -> list[tuple[str, float]]:
+    """[(tag, share)] of one prompt: how much of the pooled conditioning each tag supplies. With
+    attention pooling the shares are learned (Σ|share| = 1); with mean pooling they are w/Σ|w|."""
+    from textcolor.tags import parse_prompt
+    _need_encoder(colorizer.encoder)
+    items = parse_prompt(prompt)
+    if not items:
+        return []
+    tokens = colorizer.encoder.embed_tokens([prompt]).to(colorizer.device)             # [1, T, E+1]
+    shares = colorizer.G.cond.attention(tokens)[0]
+    return [(name, float(a)) for (name, _), a in zip(items, shares.cpu())]
+
+
+def phrase_similarity(colorizer: "Colorizer", phrases: dict[str, str], tags: Sequence[str]) -> "pd.DataFrame":
+    """For each free phrase (→ the colour tag it means): its nearest tag among `tags` and its cosine
+    to the intended tag, once in the raw sentence-embedding space and once in the model's learned
+    conditioning (relative to the empty prompt). Where the learned space ranks the intended tag
+    first more often than the raw one, training has taught the projection what the words mean."""
+    import pandas as pd
+    tags = list(tags)
+    names = list(phrases)
+    raw = cosine_matrix(np.vstack([raw_vectors(colorizer.encoder, names), raw_vectors(colorizer.encoder, tags)]))
+    learned = cosine_matrix(np.vstack([learned_vectors(colorizer, names, relative_to_null=True),
+                                       learned_vectors(colorizer, tags, relative_to_null=True)]))
+    rows = []
+    for i, phrase in enumerate(names):
+        j = tags.index(phrases[phrase])
+        row = {"phrase": phrase, "means": phrases[phrase]}
+        for space, C in (("raw", raw), ("learned", learned)):
+            sims = C[i, len(names):]
+            row[f"{space}_nearest"] = tags[int(np.argmax(sims))]
+            row[f"{space}_cos"] = float(sims[j])
+            row[f"{space}_rank"] = int((sims > sims[j]).sum()) + 1
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def cosine_matrix(X) -> np.ndarray:
     """[N, D] → [N, N] cosine similarities (float64); a zero row has similarity 0 to everything."""
     X = np.asarray(X, dtype=np.float64)
@@ -237,7 +274,14 @@ def interpolate(colorizer: "Colorizer", sketch, prompt_a: str, prompt_b: str, st
     item = _prepared(colorizer, sketch, from_color)
     a, b = colorizer.embed([prompt_a, prompt_b])
     t = torch.linspace(0.0, 1.0, steps, device=a.device)[:, None]
-    emb = (1 - t) * a[None] + t * b[None]                  # [steps, E]; rows 0 and -1 are a and b
+    if a.dim() == 1:
+        emb = (1 - t) * a[None] + t * b[None]              # [steps, E]; rows 0 and -1 are a and b
+    else:
+        # per-tag vectors (attention pooling): both prompts' tags, a's weights × (1 − t) and b's × t;
+        # a weight of 0 is padding, so the ends are exactly a and b
+        w = torch.cat([a[None, :, -1] * (1 - t), b[None, :, -1] * t], dim=1)          # [steps, 2T]
+        vecs = torch.cat([a[:, :-1], b[:, :-1]])[None].expand(steps, -1, -1)          # [steps, 2T, E]
+        emb = torch.cat([vecs, w[..., None]], dim=-1)                                 # [steps, 2T, E+1]
     return colorizer.colorize_embedded([item] * steps, emb)
 
 

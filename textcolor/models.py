@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
-from textcolor.config import DiscriminatorConfig, GeneratorConfig, TagConfig
+from textcolor.config import DiscriminatorConfig, GeneratorConfig, TagConfig, size_multiple
 
 ACTIVATIONS = {
     "relu": lambda: nn.ReLU(inplace=True),
@@ -106,12 +106,26 @@ class ResBlock(nn.Module):
 
 
 class TagConditioning(nn.Module):
-    """Pooled tag embedding -> k learned values -> extra input channels."""
+    """Tag embeddings -> k learned values -> extra input channels.
+
+    `emb` is either one pooled vector per prompt, [B, E], or the prompt's tags one by one,
+    [B, T, E+1], the last channel holding each tag's weight (0 = padding; see TagEncoder.embed_tokens).
+    Per tag, the projection gives p_i = W e_i. Pooling (`tags.pool=attention`) weighs the tags by a
+    learned score s_i = MLP(e_i): c = b + Σ_i w_i exp(s_i) p_i / Σ_i |w_i| exp(s_i). With s ≡ 0 this is
+    the weighted mean of mean pooling; learned, a colour tag can outweigh nine other tags
+    (`1girl, solo, long_hair, ...`), which mean pooling averages it with. The empty prompt is b.
+    """
 
     def __init__(self, embed_dim: int, cfg: TagConfig):
         super().__init__()
         self.layout, self.k = cfg.layout, cfg.k
         self.proj = nn.Linear(embed_dim, cfg.k) if cfg.layout != "none" else None
+        self.score = None
+        if cfg.pool == "attention" and self.proj is not None:
+            self.score = nn.Sequential(nn.Linear(embed_dim, cfg.attn_hidden), nn.Tanh(),
+                                       nn.Linear(cfg.attn_hidden, 1))
+            nn.init.zeros_(self.score[2].weight)  # zero start: begins as the weighted mean
+            nn.init.zeros_(self.score[2].bias)  # (a shift of every score: no effect, never learns)
         # A unit sentence embedding has coordinates of order 1/√E; scaled to order 1, the projection
         # starts at O(1) outputs and Adam moves them √E times faster. Unscaled, the k values stayed
         # ~0.07 after 6k steps: too faint beside the sketch for the network to read colour tags.
@@ -121,9 +135,23 @@ class TagConditioning(nn.Module):
     def channels(self) -> int:
         return {"tile": self.k, "plane": 1, "none": 0}[self.layout]
 
+    def attention(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[B, T, E+1] -> [B, T] signed pooling weights (Σ|a| = 1 per prompt, 0 for padding)."""
+        vecs, w = tokens[..., :-1], tokens[..., -1]
+        s = (self.score(vecs * self.scale).squeeze(-1) if self.score is not None
+             else torch.zeros_like(w))                                               # [B, T]
+        s = s.masked_fill(w == 0, float("-inf"))
+        top = s.amax(1, keepdim=True)
+        e = torch.exp(s - torch.where(torch.isfinite(top), top, torch.zeros_like(top)))  # 0 on padding
+        return w * e / (w.abs() * e).sum(1, keepdim=True).clamp_min(1e-12)
+
     def vector(self, emb: torch.Tensor) -> torch.Tensor:
-        """[B, E] -> [B, k]: the learned conditioning (what the notebook explores)."""
-        return self.proj(emb * self.scale)
+        """[B, E] or [B, T, E+1] -> [B, k]: the learned conditioning (what the notebook explores)."""
+        if emb.dim() == 2:
+            return self.proj(emb * self.scale)
+        a = self.attention(emb)                                                      # [B, T]
+        p = F.linear(emb[..., :-1] * self.scale, self.proj.weight)                   # [B, T, k]
+        return (a[..., None] * p).sum(1) + self.proj.bias                            # [B, k]
 
     def forward(self, sketch: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
         if self.proj is None:
@@ -138,11 +166,19 @@ class TagConditioning(nn.Module):
 
 
 class Generator(nn.Module):
-    """U-Net with ResBlocks; skips join mirrored levels; nearest upsample -> conv (no transposed conv)."""
+    """U-Net with ResBlocks; skips join mirrored levels; nearest upsample -> conv (no transposed conv).
+
+    gen.stem=conv: the U-Net's top level runs at the input resolution (seed 000's layout).
+    gen.stem=unshuffle: the whole [B, 3+k, H, W] input is folded space-to-depth by f = stem_factor
+    (a lossless rearrangement: every line pixel reaches the network) and the U-Net runs at H/f; its
+    output is pixel-shuffled back to H, joined with the full-resolution sketch, and two 3×3 convs
+    there draw colour edges on the lines. A 256-px sketch then costs about what a 64-px one did.
+    """
 
     def __init__(self, cfg: GeneratorConfig, tags: TagConfig, embed_dim: int):
         super().__init__()
         self.depth = cfg.depth
+        self.multiple = size_multiple(cfg)
         self.embed_dim = embed_dim
         self.cond = TagConditioning(embed_dim, tags)
         chs = [min(cfg.base * 2 ** i, cfg.max_ch) for i in range(cfg.depth + 1)]
@@ -153,7 +189,12 @@ class Generator(nn.Module):
                                      nn.Linear(cd, cd), ACTIVATIONS["lrelu"]()) if cd else None
         # The stem has no norm: a norm right after it would subtract the per-sample constant that the
         # tiled tag channels contribute (instance norm removes it entirely).
-        self.stem = nn.Sequential(nn.Conv2d(3 + self.cond.channels, chs[0], 3, 1, 1), ACTIVATIONS[a]())
+        cin = 3 + self.cond.channels
+        f = cfg.stem_factor if cfg.stem == "unshuffle" else 1
+        if f > 1:
+            self.stem = nn.Sequential(nn.PixelUnshuffle(f), nn.Conv2d(cin * f * f, chs[0], 1), ACTIVATIONS[a]())
+        else:
+            self.stem = nn.Sequential(nn.Conv2d(cin, chs[0], 3, 1, 1), ACTIVATIONS[a]())
         self.enc = nn.ModuleList(
             CondSequential(*[ResBlock(chs[i], n, a, code_dim=cd) for _ in range(cfg.res_blocks)])
             for i in range(cfg.depth))
@@ -165,13 +206,19 @@ class Generator(nn.Module):
         self.dec = nn.ModuleList(
             CondSequential(*[ResBlock(chs[i], n, a, cfg.dropout if i >= cfg.depth - 3 else 0.0, cd)
                              for _ in range(cfg.res_blocks)]) for i in range(cfg.depth))
-        self.head = nn.Conv2d(chs[0], 3, 3, 1, 1)
+        if f > 1:
+            h = cfg.head_ch
+            self.unfold = nn.Sequential(nn.Conv2d(chs[0], h * f * f, 1), nn.PixelShuffle(f), ACTIVATIONS[a]())
+            self.head = nn.Sequential(nn.Conv2d(h + 3, h, 3, 1, 1), ACTIVATIONS[a](), nn.Conv2d(h, 3, 3, 1, 1))
+        else:
+            self.unfold = None
+            self.head = nn.Conv2d(chs[0], 3, 3, 1, 1)
 
     def forward(self, sketch: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
-        """sketch [B, 3, H, W] in [-1, 1], emb [B, E] -> colour [B, 3, H, W] in [-1, 1]."""
-        if sketch.shape[-1] % 2 ** self.depth or sketch.shape[-2] % 2 ** self.depth:
-            raise ValueError(f"input size {tuple(sketch.shape[-2:])} must be divisible by {2 ** self.depth}")
-        x = self.stem(self.cond(sketch, emb))
+        """sketch [B, 3, H, W] in [-1, 1], emb [B, E] or [B, T, E+1] -> colour [B, 3, H, W] in [-1, 1]."""
+        if sketch.shape[-1] % self.multiple or sketch.shape[-2] % self.multiple:
+            raise ValueError(f"input size {tuple(sketch.shape[-2:])} must be divisible by {self.multiple}")
+        x = self.stem(self.cond(sketch, emb))                  # [B, C0, H/f, W/f]
         code = self.mapping(self.cond.vector(emb)) if self.mapping is not None else None  # [B, film_hidden]
         skips = []
         for enc, down in zip(self.enc, self.down):
@@ -183,6 +230,8 @@ class Generator(nn.Module):
             x = self.up[i](F.interpolate(x, scale_factor=2, mode="nearest"), code)
             x = self.fuse[i](torch.cat([x, skips[i]], dim=1), code)  # [B, 2·C_i, H_i, W_i] -> [B, C_i, H_i, W_i]
             x = self.dec[i](x, code)
+        if self.unfold is not None:
+            x = torch.cat([self.unfold(x), sketch.to(x.dtype)], dim=1)  # [B, head_ch + 3, H, W]
         return torch.tanh(self.head(x))
 
 

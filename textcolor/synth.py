@@ -55,6 +55,7 @@ MASK_LABELS = ("background", "skin", "hair", "eyes", "outfit", "accessory", "lin
 # Cel shade = colour × SHADE: a fixed luma *ratio*, so the shade edge gets the same XDoG response
 # on white hair as on navy hair.
 SHADE = 0.8
+HIGHLIGHT = 0.4
 SKIN_RGB = (253, 231, 218)
 SKIN_SHADE_RGB = (242, 200, 188)  # pinkish, as anime skin shadows are; the same for everyone
 MOUTH_RGB = (200, 90, 96)
@@ -175,7 +176,7 @@ def _resolve_color(value: str, kind: str) -> tuple[str, str]:
 
 # ---------------------------------------------------------------- random streams
 
-GEOMETRY, IDENTITY, TAGGING, MONO, COSTUME = range(5)
+GEOMETRY, IDENTITY, TAGGING, MONO, COSTUME, DETAIL = range(6)
 
 
 def _stream(seed: int, stream: int, *key: int) -> np.random.Generator:
@@ -279,10 +280,10 @@ def _make_tags(seed: int, ident: _Identity, mono: bool, attr_drop: float) -> lis
 
 # Palette indices painted on the canvas; each maps to one colour and one mask label.
 (I_BG, I_SKIN, I_SKIN_SHADE, I_MOUTH, I_HAIR, I_HAIR_SHADE, I_IRIS, I_IRIS_SHADE, I_HIGHLIGHT,
- I_OUTFIT, I_OUTFIT_SHADE, I_ACCENT, I_ACCENT_SHADE, I_ACC, I_ACC_SHADE, I_INK) = range(16)
+ I_OUTFIT, I_OUTFIT_SHADE, I_ACCENT, I_ACCENT_SHADE, I_ACC, I_ACC_SHADE, I_INK, I_HAIR_LIGHT) = range(17)
 _LABEL_OF = np.zeros(256, np.uint8)
 _LABEL_OF[[I_SKIN, I_SKIN_SHADE, I_MOUTH]] = SKIN
-_LABEL_OF[[I_HAIR, I_HAIR_SHADE]] = HAIR
+_LABEL_OF[[I_HAIR, I_HAIR_SHADE, I_HAIR_LIGHT]] = HAIR
 _LABEL_OF[[I_IRIS, I_IRIS_SHADE, I_HIGHLIGHT]] = EYES
 _LABEL_OF[[I_OUTFIT, I_OUTFIT_SHADE, I_ACCENT, I_ACCENT_SHADE]] = OUTFIT
 _LABEL_OF[[I_ACC, I_ACC_SHADE]] = ACCESSORY
@@ -293,13 +294,18 @@ def _shade(rgb) -> tuple[int, ...]:
     return tuple(int(round(v * SHADE)) for v in rgb)
 
 
+def _light(rgb) -> tuple[int, ...]:
+    """Hair highlight: the colour taken 40% of the way to white (a sheen, not a new colour)."""
+    return tuple(int(round(v + HIGHLIGHT * (255 - v))) for v in rgb)
+
+
 def _palette(ident: _Identity) -> list[int]:
     hair, iris = hex_to_rgb(ident.hair_color), hex_to_rgb(ident.eye_color)
     outfit, accent = hex_to_rgb(ident.outfit_color), hex_to_rgb(ident.outfit_accent)
     acc = hex_to_rgb(ident.accessory_color)
     colors = [(255, 255, 255), SKIN_RGB, SKIN_SHADE_RGB, MOUTH_RGB, hair, _shade(hair), iris,
               _shade(iris), (255, 255, 255), outfit, _shade(outfit), accent, _shade(accent), acc,
-              _shade(acc), (0, 0, 0)]
+              _shade(acc), (0, 0, 0), _light(hair)]
     return [v for c in colors for v in c]
 
 
@@ -600,7 +606,7 @@ def _draw_face(cv: _Canvas, head: _Frame, pose: _Pose) -> None:
         cv.line(head(_ellipse(0.0, 0.68, 0.09, 0.06, 6, math.radians(30), math.radians(150))), 0.7)
 
 
-def _draw(seed: int, px: int, ink: float, ident: _Identity) -> _Canvas:
+def _draw(seed: int, px: int, ink: float, ident: _Identity, detail: bool = False) -> _Canvas:
     pose = _pose(seed, px)
     cv = _Canvas(px, ink)
     body = _Frame(pose.neck, pose.unit, pose.body_angle, pose.mirror)
@@ -639,9 +645,29 @@ def _draw(seed: int, px: int, ink: float, ident: _Identity) -> _Canvas:
     away_from_light = [(0.35, -1.4), (1.6, -1.4), (1.9, 3.5), (0.7, 3.5), (0.6, 0.3)]
     cv.clip(head(away_from_light), (I_HAIR,), I_HAIR_SHADE)
 
+    if detail:
+        _draw_detail(cv, head, _stream(seed, DETAIL))
     for poly, index, width in _accessory(ident.accessory, _shape_rng(seed, f"acc_{ident.accessory}")):
         cv.shape(head(poly), index, width)
     return cv
+
+
+def _draw_detail(cv: _Canvas, head: _Frame, rng: np.random.Generator) -> None:
+    """What real illustrations have and flat cel renders lack: a sheen band across the crown and
+    thin strand lines in the hair, so the XDoG of a real drawing's hair is in distribution."""
+    a0, a1 = 200 + 25 * rng.random(), 315 + 25 * rng.random()
+    r_out, r_in = 0.9 + 0.1 * rng.random(), 0.7 + 0.1 * rng.random()
+    n = 9
+    inner = _arc(r_in, a1, a0, n) + rng.normal(0, 0.04, (n, 2))   # ragged lower edge of the sheen
+    band = np.vstack([_arc(r_out, a0, a1, n), inner])
+    cv.clip(head(band), (I_HAIR, I_HAIR_SHADE), I_HAIR_LIGHT)
+    for _ in range(int(rng.integers(3, 8))):
+        a = math.radians(200 + 140 * rng.random())
+        r0, r1 = 1.05 - 0.1 * rng.random(), 0.55 + 0.2 * rng.random()
+        bend = rng.normal(0, 0.06)
+        pts = [(r * math.cos(a + bend * t), r * math.sin(a + bend * t))
+               for t, r in ((0.0, r0), (0.5, (r0 + r1) / 2), (1.0, r1))]
+        cv.line(head(np.array(pts)), 0.35 + 0.25 * rng.random())
 
 
 def _downscale(cv: _Canvas, palette: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -665,12 +691,13 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
 def render(seed: int, size: int = 256, *, character: str | None = None, hair_color: str | None = None,
            eye_color: str | None = None, monochrome: bool | None = None, mono_frac: float = 0.1,
            original_frac: float = 0.25, alt_style_frac: float = 0.2, attr_drop: float = 0.3,
-           costume_frac: float = 0.0, roster: list[Character] | None = None) -> Sample:
+           costume_frac: float = 0.0, detail: float = 0.0, roster: list[Character] | None = None) -> Sample:
     """One tagged bust, deterministic in all arguments. Geometry depends on `seed` only.
 
     character: a roster tag or "original" (None: drawn at random). hair_color / eye_color: a hex
     colour or a colour tag ("red_hair", "blue_eyes"); the colour tag in `tags` is then the one
     given, or the nearest in CIELAB to the hex. monochrome: None draws it with mono_frac.
+    detail: probability of a hair sheen and strand lines (drawn from their own random stream).
     """
     if size < 16:
         raise ValueError(f"size must be ≥ 16, got {size}")
@@ -687,7 +714,7 @@ def render(seed: int, size: int = 256, *, character: str | None = None, hair_col
     # px) reaching across a thinner outline would thicken the line on the dark side of an edge, so
     # navy hair would get heavier outlines than white hair and leak its colour into the sketch.
     ink = 2 * max(3.0, size / 100)
-    cv = _draw(seed, 2 * size, ink, ident)
+    cv = _draw(seed, 2 * size, ink, ident, bool(_stream(seed, DETAIL, 1).random() < detail))
     image, mask = _downscale(cv, _palette(ident))
     if monochrome:
         image = _grey(image)
@@ -699,31 +726,60 @@ def render(seed: int, size: int = 256, *, character: str | None = None, hair_col
 # ---------------------------------------------------------------- torch dataset
 
 class SynthDataset(torch.utils.data.Dataset):
-    """Sample i is render(seed + i, size). An item is an index, or (index, aug_seed): aug_seed
-    drives the random horizontal flip (when flip=True); a plain index is never flipped."""
+    """Sample i is render(seed + i) brought to `size`. An item is an index, or (index, aug_seed):
+    aug_seed drives the random horizontal flip (when flip=True); a plain index is never flipped.
+
+    With sketch_scale > 1 the character is drawn at a size between `size` and size·sketch_scale
+    and its sketch made in one of `line_styles` there, then brought to `size` by the operator
+    inference uses (textcolor.sketchstyle). Draw size and style are fixed per sample."""
 
     def __init__(self, n: int, size: int, seed: int = 0, mono_frac: float = 0.1,
                  xdog: XDoGConfig | None = None, flip: bool = False, alt_style_frac: float = 0.2,
-                 costume_frac: float = 0.0):
+                 costume_frac: float = 0.0, detail: float = 0.0, sketch_scale: float = 1.0,
+                 line_styles: tuple[str, ...] = ("xdog",), line_jitter: float = 0.0, cache: bool = False):
+        from textcolor.sketchstyle import LINE_STYLES
+        bad = [s for s in line_styles if s not in LINE_STYLES]
+        if bad or not line_styles:
+            raise ValueError(f"line styles {list(line_styles)}: valid are {', '.join(LINE_STYLES)}")
         self.n, self.size, self.seed, self.mono_frac = n, size, seed, mono_frac
-        self.xdog, self.flip = xdog, flip
-        self.looks = {"alt_style_frac": alt_style_frac, "costume_frac": costume_frac}
+        self.xdog, self.flip = xdog or XDoGConfig(), flip
+        self.looks = {"alt_style_frac": alt_style_frac, "costume_frac": costume_frac, "detail": detail}
+        self.sketch_scale, self.line_styles, self.line_jitter = sketch_scale, tuple(line_styles), line_jitter
+        # Drawing at up to 3× the working size costs ~50 ms a sample; later epochs reuse it
+        # (uint8, ~260 kB a sample at 256 px, held by each loader worker)
+        self.cache: dict[int, tuple[torch.Tensor, torch.Tensor, str]] | None = {} if cache else None
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict:
+        from textcolor.sketchstyle import area_resize, draw_size, make_sketch
         index, aug_seed = item if isinstance(item, tuple) else (item, None)
         if not -self.n <= index < self.n:
             raise IndexError(f"index {index} out of range for {self.n} samples")
-        s = render(self.seed + index % self.n, self.size, mono_frac=self.mono_frac, **self.looks)
-        image = s.image
+        index %= self.n
+        if self.cache is not None and index in self.cache:
+            image8, sketch8, tags = self.cache[index]
+            image01, sketch01 = image8.float() / 255, sketch8.float()
+        else:
+            seed = self.seed + index
+            rng = _stream(seed, DETAIL, 2)  # draw size, line style, jitter: fixed per sample
+            px = draw_size(self.size, self.sketch_scale, rng)
+            style = self.line_styles[int(rng.integers(len(self.line_styles)))]
+            s = render(seed, px, mono_frac=self.mono_frac, **self.looks)
+            big = torch.from_numpy(s.image).permute(2, 0, 1)[None].float().div_(255.0)   # [1, 3, S, S]
+            ink = torch.from_numpy(s.mask == LINE)[None, None].float()                  # [1, 1, S, S]
+            sketch01 = make_sketch(big, ink, self.size, style, self.line_jitter, self.xdog, rng)[0]
+            image01 = area_resize(big, self.size)[0]
+            tags = ", ".join(s.tags)
+            if self.cache is not None:
+                image8 = (image01 * 255).round().to(torch.uint8)
+                self.cache[index] = (image8, sketch01.round().to(torch.uint8), tags)
+                image01, sketch01 = image8.float() / 255, sketch01.round()  # same values as a hit
         if self.flip and aug_seed is not None and np.random.default_rng(aug_seed).random() < 0.5:
-            image = image[:, ::-1]
-        image01 = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
-        sketch01 = xdog_rgb(image01[None], self.xdog)[0]
+            image01, sketch01 = image01.flip(-1), sketch01.flip(-1)
         return {"sketch": (sketch01 * 2 - 1).expand(3, -1, -1).contiguous(),
-                "image": image01 * 2 - 1, "tags": ", ".join(s.tags)}
+                "image": image01 * 2 - 1, "tags": tags}
 
 
 # ---------------------------------------------------------------- CLI

@@ -172,6 +172,10 @@ POOLS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 }
 
 
+# Pooled by the model itself, from the per-tag vectors of TagEncoder.embed_tokens.
+TOKEN_POOL = "attention"
+
+
 def _check_pool(mode: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     if mode not in POOLS:
         raise ValueError(f"unknown tag pool {mode!r}; valid: {', '.join(POOLS)}")
@@ -451,7 +455,10 @@ class TagEncoder:
         return names, self.encode(names)
 
     def embed_prompts(self, prompts: Sequence[str], pool: str = "mean") -> torch.Tensor:
-        """[B] prompts → [B, dim]: each tag encoded once, pooled per prompt; "" → zeros."""
+        """[B] prompts → [B, dim]: each tag encoded once, pooled per prompt; "" → zeros.
+        pool="attention" leaves pooling to the model: [B, T, dim+1] from embed_tokens."""
+        if pool == TOKEN_POOL:
+            return self.embed_tokens(prompts)
         _check_pool(pool)
         if isinstance(prompts, str):
             prompts = [prompts]
@@ -465,6 +472,24 @@ class TagEncoder:
                 rows = vectors[[index[name] for name, _ in items]]
                 weights = torch.tensor([w for _, w in items], dtype=torch.float32)
                 out[b] = pool_vectors(rows, weights, pool)
+        return out
+
+    def embed_tokens(self, prompts: Sequence[str]) -> torch.Tensor:
+        """[B] prompts → [B, T, dim+1]: each prompt's tag vectors, zero-padded to the longest
+        prompt (T ≥ 1), with the tag's weight in the last channel (0 marks padding; the empty
+        prompt is all zeros). The model pools them (models.TagConditioning)."""
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        parsed = [parse_prompt(p) for p in prompts]
+        distinct = list(dict.fromkeys(name for items in parsed for name, _ in items))
+        index = {name: i for i, name in enumerate(distinct)}
+        vectors = self.encode(distinct)
+        out = torch.zeros(len(parsed), max([1] + [len(items) for items in parsed]), self.dim + 1)
+        for b, items in enumerate(parsed):
+            if items:
+                out[b, :len(items), :-1] = vectors[[index[name] for name, _ in items]]
+                # a weight of exactly 0 would read as padding: the tag is then simply absent
+                out[b, :len(items), -1] = torch.tensor([w for _, w in items], dtype=torch.float32)
         return out
 
     def __repr__(self) -> str:

@@ -142,25 +142,37 @@ def embed(encoder, prompts: list[str], pool: str, device: torch.device) -> torch
 
 
 def drop_prompts(prompts: list[str], p: float, gen: torch.Generator, tag_p: float = 0.0,
-                 short_p: float = 0.0, keep: Sequence[str] = ()) -> list[str]:
-    """Conditioning dropout: each prompt becomes empty with probability p (the null vector); a kept
-    prompt is cut to one random tag with probability short_p, else each of its tags is dropped with
-    probability tag_p. Users type lone tags ("monochrome", one character): pooled alone, a tag's
-    vector lies far from the mean of a ten-tag training prompt, so lone tags must be trained on.
-    Tags in `keep` (monochrome) describe the whole target: only the empty prompt drops them, or a
-    grey target would teach that grey comes without asking."""
-    from textcolor.tags import parse_prompt, tags_to_prompt
+                 short_p: float = 0.0, keep: Sequence[str] = (), color_p: float = 0.0,
+                 paraphrase_p: float = 0.0, paraphrases: dict[str, list[str]] | None = None) -> list[str]:
+    """Training prompts as users type them. Each prompt becomes empty with probability p (the null
+    vector); a kept prompt is cut to one random tag with probability short_p, or to its colour tags
+    alone ("red_hair, blue_eyes") with probability color_p, else each of its tags is dropped with
+    probability tag_p. Then each colour tag is reworded with probability paraphrase_p from the
+    paraphrase table ("red-haired girl", "ruby hair"; textcolor.paraphrase).
+
+    Users type lone tags and short mixes: pooled alone, a tag's vector lies far from a ten-tag
+    training prompt, so they must be trained on. Tags in `keep` (monochrome) describe the whole
+    target: only the empty prompt drops them, or a grey target would teach that grey comes unasked.
+    Every draw comes from `gen`, so a resumed run sees the same prompts."""
+    from textcolor.paraphrase import paraphrase_prompt
+    from textcolor.tags import parse_prompt, tag_text, tags_to_prompt
     keep = set(keep)
+    colors = {tag_text(t) for t in (paraphrases or {})}
     flags = (torch.rand(len(prompts), generator=gen) >= p).tolist()
     out = []
     for prompt, k in zip(prompts, flags):
         items = parse_prompt(prompt) if k else []
-        if short_p > 0 and items and torch.rand(1, generator=gen).item() < short_p:
+        u = torch.rand(1, generator=gen).item() if items and (short_p > 0 or color_p > 0) else 1.0
+        if u < short_p:
             lone = items[int(torch.randint(len(items), (1,), generator=gen))]
             items = [it for it in items if it is lone or it[0] in keep]
+        elif u < short_p + color_p and any(tag_text(it[0]) in colors for it in items):
+            items = [it for it in items if tag_text(it[0]) in colors or it[0] in keep]
         elif tag_p > 0 and items:
-            items = [it for it, u in zip(items, torch.rand(len(items), generator=gen).tolist())
-                     if u >= tag_p or it[0] in keep]
+            items = [it for it, v in zip(items, torch.rand(len(items), generator=gen).tolist())
+                     if v >= tag_p or it[0] in keep]
+        if paraphrase_p > 0 and items:
+            items = paraphrase_prompt(items, paraphrase_p, gen, paraphrases)
         out.append(tags_to_prompt(items))
     return out
 
@@ -487,6 +499,10 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     embed_dim = encoder.dim if encoder is not None else 1
     m = build(cfg, embed_dim, device)
     tagdrop = torch.Generator().manual_seed(cfg.train.seed * 7919 + dd.rank)
+    paraphrases = None
+    if cfg.tags.paraphrase > 0 or cfg.tags.color_prompt > 0:
+        from textcolor.paraphrase import load_paraphrases
+        paraphrases = load_paraphrases()
     if state is not None:
         load_state(m, state)
         tagdrop.set_state(state["rng"]["tagdrop"])
@@ -539,7 +555,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
                 sketch = batch["sketch"].to(device, non_blocking=True, memory_format=mem)
                 image = batch["image"].to(device, non_blocking=True, memory_format=mem)
                 prompts = drop_prompts(batch["tags"], cfg.tags.drop_prob, tagdrop, cfg.tags.tag_drop,
-                                       cfg.tags.short_prompt, cfg.tags.keep_tags)
+                                       cfg.tags.short_prompt, cfg.tags.keep_tags, cfg.tags.color_prompt,
+                                       cfg.tags.paraphrase, paraphrases)
                 emb = embed(encoder, prompts, cfg.tags.pool, device)
                 log_now = (step + 1) % cfg.train.log_every == 0
                 metrics = train_step(m, cfg, sketch, image, emb, step, dd.world, autocast, want_norms=log_now)
