@@ -147,6 +147,9 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
+# How a synthetic training sketch is drawn (textcolor.sketchstyle), for data.line_styles.
+LINE_STYLES = ("xdog", "xdog_small", "ink")
+
 # Registries of valid string choices, checked in one place.
 CHOICES = {
     "data.source": ("synth", "folder", "table", "cache"),
@@ -215,9 +218,9 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("tags.short_prompt + tags.color_prompt must be at most 1")
     if not cfg.data.sketch_scale >= 1.0:
         raise ConfigError(f"data.sketch_scale must be ≥ 1, got {cfg.data.sketch_scale}")
-    styles = ("xdog", "xdog_small", "ink")
-    if not cfg.data.line_styles or any(s not in styles for s in cfg.data.line_styles):
-        raise ConfigError(f"data.line_styles={list(cfg.data.line_styles)}: each must be one of {', '.join(styles)}")
+    if not cfg.data.line_styles or any(s not in LINE_STYLES for s in cfg.data.line_styles):
+        raise ConfigError(f"data.line_styles={list(cfg.data.line_styles)}: each must be one of "
+                          f"{', '.join(LINE_STYLES)}")
     if not 0.0 <= cfg.train.ema < 1.0:
         raise ConfigError(f"train.ema must be in [0, 1), got {cfg.train.ema}")
     if cfg.data.source != "synth" and not cfg.data.path:

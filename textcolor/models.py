@@ -154,10 +154,12 @@ class TagConditioning(nn.Module):
         return (a[..., None] * p).sum(1) + self.proj.bias                            # [B, k]
 
     def forward(self, sketch: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
-        if self.proj is None:
-            return sketch
+        return sketch if self.proj is None else self.tile(sketch, self.vector(emb))
+
+    def tile(self, sketch: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """sketch [B, 3, H, W] and the conditioning [B, k] -> the generator's input."""
         b, _, h, w = sketch.shape
-        c = self.vector(emb).to(sketch.dtype)
+        c = c.to(sketch.dtype)
         if self.layout == "tile":
             planes = c[:, :, None, None].expand(b, self.k, h, w)                   # [B, k] -> [B, k, 1, 1] -> [B, k, H, W]
         else:
@@ -218,8 +220,9 @@ class Generator(nn.Module):
         """sketch [B, 3, H, W] in [-1, 1], emb [B, E] or [B, T, E+1] -> colour [B, 3, H, W] in [-1, 1]."""
         if sketch.shape[-1] % self.multiple or sketch.shape[-2] % self.multiple:
             raise ValueError(f"input size {tuple(sketch.shape[-2:])} must be divisible by {self.multiple}")
-        x = self.stem(self.cond(sketch, emb))                  # [B, C0, H/f, W/f]
-        code = self.mapping(self.cond.vector(emb)) if self.mapping is not None else None  # [B, film_hidden]
+        c = self.cond.vector(emb) if self.cond.proj is not None else None                # [B, k], once
+        x = self.stem(sketch if c is None else self.cond.tile(sketch, c))                # [B, C0, H/f, W/f]
+        code = self.mapping(c) if self.mapping is not None else None                     # [B, film_hidden]
         skips = []
         for enc, down in zip(self.enc, self.down):
             x = enc(x, code)

@@ -25,10 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from textcolor.config import XDoGConfig
+from textcolor.config import LINE_STYLES, XDoGConfig
 from textcolor.xdog import downscale_lines, xdog_rgb
-
-LINE_STYLES = ("xdog", "xdog_small", "ink")
 
 
 def draw_size(size: int, max_scale: float, rng: np.random.Generator) -> int:

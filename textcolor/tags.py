@@ -454,42 +454,40 @@ class TagEncoder:
         names = list(self._names) if tags is None else list(tags)
         return names, self.encode(names)
 
+    def _prompt_rows(self, prompts: Sequence[str] | str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """[B] prompts → per prompt ([n, dim] tag vectors, [n] weights); each distinct tag encoded once."""
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        parsed = [parse_prompt(p) for p in prompts]
+        distinct = list(dict.fromkeys(name for items in parsed for name, _ in items))
+        index = {name: i for i, name in enumerate(distinct)}
+        vectors = self.encode(distinct)
+        return [(vectors[[index[name] for name, _ in items]],
+                 torch.tensor([w for _, w in items], dtype=torch.float32)) for items in parsed]
+
     def embed_prompts(self, prompts: Sequence[str], pool: str = "mean") -> torch.Tensor:
         """[B] prompts → [B, dim]: each tag encoded once, pooled per prompt; "" → zeros.
         pool="attention" leaves pooling to the model: [B, T, dim+1] from embed_tokens."""
         if pool == TOKEN_POOL:
             return self.embed_tokens(prompts)
         _check_pool(pool)
-        if isinstance(prompts, str):
-            prompts = [prompts]
-        parsed = [parse_prompt(p) for p in prompts]
-        distinct = list(dict.fromkeys(name for items in parsed for name, _ in items))
-        index = {name: i for i, name in enumerate(distinct)}
-        vectors = self.encode(distinct)
-        out = torch.zeros(len(parsed), self.dim)
-        for b, items in enumerate(parsed):
-            if items:
-                rows = vectors[[index[name] for name, _ in items]]
-                weights = torch.tensor([w for _, w in items], dtype=torch.float32)
-                out[b] = pool_vectors(rows, weights, pool)
+        rows = self._prompt_rows(prompts)
+        out = torch.zeros(len(rows), self.dim)
+        for b, (vectors, weights) in enumerate(rows):
+            if len(weights):
+                out[b] = pool_vectors(vectors, weights, pool)
         return out
 
     def embed_tokens(self, prompts: Sequence[str]) -> torch.Tensor:
         """[B] prompts → [B, T, dim+1]: each prompt's tag vectors, zero-padded to the longest
         prompt (T ≥ 1), with the tag's weight in the last channel (0 marks padding; the empty
         prompt is all zeros). The model pools them (models.TagConditioning)."""
-        if isinstance(prompts, str):
-            prompts = [prompts]
-        parsed = [parse_prompt(p) for p in prompts]
-        distinct = list(dict.fromkeys(name for items in parsed for name, _ in items))
-        index = {name: i for i, name in enumerate(distinct)}
-        vectors = self.encode(distinct)
-        out = torch.zeros(len(parsed), max([1] + [len(items) for items in parsed]), self.dim + 1)
-        for b, items in enumerate(parsed):
-            if items:
-                out[b, :len(items), :-1] = vectors[[index[name] for name, _ in items]]
-                # a weight of exactly 0 would read as padding: the tag is then simply absent
-                out[b, :len(items), -1] = torch.tensor([w for _, w in items], dtype=torch.float32)
+        rows = self._prompt_rows(prompts)
+        out = torch.zeros(len(rows), max([1] + [len(w) for _, w in rows]), self.dim + 1)
+        for b, (vectors, weights) in enumerate(rows):
+            # a weight of exactly 0 would read as padding: the tag is then simply absent
+            out[b, :len(weights), :-1] = vectors
+            out[b, :len(weights), -1] = weights
         return out
 
     def __repr__(self) -> str:
