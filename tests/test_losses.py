@@ -77,3 +77,22 @@ def test_patch_critic_is_penalised_through_its_patch_mean():
     critic = lambda x: (x * w).flatten(1).sum(1).view(-1, 1, 1, 1).expand(-1, 1, 5, 5)  # noqa: E731
     gp = losses.zero_mixed(critic, torch.randn(2, 1, 4, 4), torch.randn(2, 1, 4, 4))
     assert gp.item() == pytest.approx(w.pow(2).sum().item(), rel=1e-5)
+
+
+def test_masked_l1_is_a_per_sample_mean_inside_the_region():
+    a = torch.zeros(3, 2, 4, 4, requires_grad=True)
+    b = torch.zeros(3, 2, 4, 4)
+    b[0, :, :2] = 1.0          # sample 0: differs by 1 on its top half, which is its region
+    b[1] = 0.5                 # sample 1: differs by 0.5 everywhere; region one pixel
+    b[2] = 9.0                 # sample 2: empty region, must count for nothing
+    region = torch.zeros(3, 4, 4, dtype=torch.bool)
+    region[0, :2] = True
+    region[1, 0, 0] = True
+    loss = losses.masked_l1(a, b, region)
+    assert loss.item() == pytest.approx((1.0 + 0.5) / 2)
+    loss.backward()
+    # d/da of mean over (sample, its region's pixels × channels) of |a - b|, a < b: -1 / (2 · area · C)
+    assert a.grad[0, 0, 0, 0].item() == pytest.approx(-1 / (2 * 8 * 2))
+    assert a.grad[1, 1, 0, 0].item() == pytest.approx(-1 / (2 * 1 * 2))
+    assert a.grad[0, :, 2:].abs().sum() == 0 and a.grad[2].abs().sum() == 0
+    assert losses.masked_l1(a, b, torch.zeros_like(region)).item() == 0.0

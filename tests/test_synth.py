@@ -148,7 +148,8 @@ def test_dataset_items():
     ds = SynthDataset(n=4, size=32, seed=5, flip=True)
     assert len(ds) == 4
     item = ds[1]
-    assert set(item) == {"sketch", "image", "tags"}
+    assert set(item) == {"sketch", "image", "tags", "mask"}
+    assert item["mask"].dtype == torch.uint8 and torch.equal(item["mask"], torch.from_numpy(render(6, 32).mask))
     for key in ("sketch", "image"):
         x = item[key]
         assert x.shape == (3, 32, 32) and x.dtype == torch.float32
@@ -171,6 +172,7 @@ def test_dataset_flip_is_seeded():
         assert flipped or torch.equal(a["image"], plain["image"])
         if flipped:  # the sketch is taken from the flipped image, not flipped afterwards
             assert torch.equal(a["sketch"], plain["sketch"].flip(-1))
+            assert torch.equal(a["mask"], plain["mask"].flip(-1))
         outcomes.add(flipped)
     assert outcomes == {True, False}
     no_flip = SynthDataset(n=2, size=32, seed=0, flip=False)
@@ -249,6 +251,7 @@ def test_dataset_cache_returns_what_it_drew():
     for i in (0, 1, 0, 2, 1):
         a, b = plain[(i, 4)], cached[(i, 4)]
         assert torch.equal(a["sketch"], b["sketch"]) and a["tags"] == b["tags"]
+        assert torch.equal(a["mask"], b["mask"])
         assert (a["image"] - b["image"]).abs().max() <= 1 / 255 + 1e-6   # held as uint8
     assert len(cached.cache) == 3
 
@@ -276,3 +279,13 @@ def test_detail_adds_sheen_and_strands_from_its_own_stream():
     assert set(np.unique(plain.mask[differs])) <= {synth.HAIR, synth.LINE}   # all inside the hair
     geometry = lambda s: (s.mask == synth.BACKGROUND)                # noqa: E731
     assert (geometry(plain) == geometry(rich)).all()
+
+
+def test_working_labels_sample_the_render_at_the_working_size():
+    from textcolor.synth import EYES, HAIR, working_labels
+    big = render(3, 96)
+    small = working_labels(big.mask, 32)
+    assert small.shape == (32, 32) and small.dtype == torch.uint8
+    assert torch.equal(small, torch.from_numpy(big.mask[::3, ::3].copy()))  # each 3×3 block's first pixel
+    assert torch.equal(working_labels(big.mask, 96), torch.from_numpy(big.mask))
+    assert {HAIR, EYES} <= set(working_labels(render(3, 256).mask, 128).unique().tolist())

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from textcolor import losses
 from textcolor.checkpoint import CheckpointError, load_checkpoint
-from textcolor.training import TrainingError, build, train, train_step
+from textcolor.synth import EYES, HAIR, LINE
+from textcolor.tags import parse_prompt, tag_text
+from textcolor.training import Swap, TrainingError, build, swap_color_tags, train, train_step
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +35,74 @@ def test_a_few_dozen_steps_reduce_l1(tiny_cfg):
         last = train_step(m, tiny_cfg, sketch, image, emb, s)
     assert last["loss/l1"].item() < 0.5 * min(first)
     assert {"loss/d", "loss/gp", "loss/g_adv", "loss/l1", "score/real", "score/fake"} <= set(last)
+
+
+COLORS = {"hair": ["red_hair", "blue_hair", "green_hair"], "eyes": ["red_eyes", "blue_eyes"]}
+
+
+def test_swap_color_tags_changes_one_colour_of_its_own_kind_and_is_seeded():
+    prompts = ["1girl, red_hair, blue_eyes:1.2", "hatsune_miku", "", "solo, green hair", "crimson-haired girl"]
+    idx, new, kinds = swap_color_tags(prompts, torch.Generator().manual_seed(0), COLORS)
+    assert idx == [0, 3]                       # no colour tag, empty, reworded: left out
+    assert swap_color_tags(prompts, torch.Generator().manual_seed(0), COLORS) == (idx, new, kinds)
+    for i, prompt, kind in zip(idx, new, kinds):
+        before, after = parse_prompt(prompts[i]), parse_prompt(prompt)
+        changed = [(x, y) for x, y in zip(before, after) if x != y]
+        assert len(before) == len(after) and len(changed) == 1
+        (old, w_old), (repl, w_new) = changed[0]
+        assert w_old == w_new and repl in COLORS[kind]
+        assert tag_text(old) in {tag_text(t) for t in COLORS[kind]} and tag_text(repl) != tag_text(old)
+    gen, seen = torch.Generator().manual_seed(1), set()
+    for _ in range(30):
+        seen |= set(swap_color_tags(prompts[:1], gen, COLORS)[2])
+    assert seen == {"hair", "eyes"}
+
+
+def _locality_batch():
+    """Two 32-px samples: hair on the left, eyes in one corner, outlines in row 0."""
+    mask = torch.zeros(2, 32, 32, dtype=torch.uint8)
+    mask[:, :, :16] = HAIR
+    mask[:, 20:24, 20:24] = EYES
+    mask[:, 0] = LINE
+    sketch = torch.ones(2, 3, 32, 32)
+    sketch[:, :, 0] = -1
+    emb = torch.randn(4, 6, generator=torch.Generator().manual_seed(3))   # 2 own prompts, 2 swapped
+    image = torch.where(emb[:2, :3, None, None] > 0, 0.8, -0.8).expand(2, 3, 32, 32).clone()
+    swap = Swap(torch.tensor([0, 1]), torch.tensor([HAIR, EYES], dtype=torch.uint8))
+    return sketch, image, emb, mask, swap
+
+
+def test_region_and_locality_terms_are_what_they_say(tiny_cfg):
+    import copy
+    cfg = replace(tiny_cfg, loss=replace(tiny_cfg.loss, lambda_hair=0.5, lambda_eyes=1.0, lambda_locality=1.0))
+    m = build(cfg, embed_dim=6, device=torch.device("cpu"))
+    sketch, image, emb, mask, swap = _locality_batch()
+    G = copy.deepcopy(m.G)
+    torch.manual_seed(0)
+    fake_all = G(torch.cat([sketch, sketch[swap.index]]), emb).detach()   # same batch statistics as the step
+    fake = fake_all[:2]
+    outside = (mask != swap.label[:, None, None]) & (mask != LINE)
+    metrics = train_step(m, cfg, sketch, image, emb, 0, mask=mask, swap=swap)
+    assert metrics["loss/locality"].item() == pytest.approx(
+        losses.masked_l1(fake_all[2:], fake, outside).item(), rel=1e-5)
+    assert metrics["loss/l1_hair"].item() == pytest.approx(losses.masked_l1(fake, image, mask == HAIR).item(), rel=1e-5)
+    assert metrics["loss/l1_eyes"].item() == pytest.approx(losses.masked_l1(fake, image, mask == EYES).item(), rel=1e-5)
+
+
+def test_locality_term_teaches_a_swapped_tag_to_leave_the_rest_alone(tiny_cfg):
+    """The target colours the whole image by the tag; with the term on, a swapped tag must still
+    change less outside its region than without it."""
+    final = {}
+    for weight in (0.0, 5.0):
+        cfg = replace(tiny_cfg, optim=replace(tiny_cfg.optim, lr=1e-3),
+                      loss=replace(tiny_cfg.loss, lambda_adv=0.0, penalty="none", lambda_locality=weight))
+        torch.manual_seed(0)
+        m = build(cfg, embed_dim=6, device=torch.device("cpu"))
+        sketch, image, emb, mask, swap = _locality_batch()
+        for s in range(40):
+            metrics = train_step(m, cfg, sketch, image, emb, s, mask=mask, swap=swap)
+        final[weight] = metrics["loss/locality"].item()
+    assert final[5.0] < 0.5 * final[0.0]
 
 
 def test_l1_only_trains_no_critic(tiny_cfg):

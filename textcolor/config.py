@@ -106,6 +106,11 @@ class LossConfig:
     lambda_l1: float = 10.0
     lambda_gp: float = 10.0
     gp_every: int = 1         # lazy penalty: every N steps, weight scaled by N
+    # Region terms need label masks (synthetic data; a folder dataset without them skips them).
+    lambda_hair: float = 0.0  # × λ_l1: mean L1 inside the hair, so a region's size is not its weight
+    lambda_eyes: float = 0.0  # × λ_l1: mean L1 inside the irises (0.2% of a 256-px image)
+    lambda_locality: float = 0.0  # × λ_l1: a colour tag swapped for another must not change the
+    # image outside its region (hair or eyes): mean |G(P') - G(P)| there, G(P) held fixed
 
 
 @dataclass
@@ -216,6 +221,9 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"{key} must be in [0, 1], got {value}")
     if cfg.tags.short_prompt + cfg.tags.color_prompt > 1.0:
         raise ConfigError("tags.short_prompt + tags.color_prompt must be at most 1")
+    for name in ("lambda_hair", "lambda_eyes", "lambda_locality"):
+        if not getattr(cfg.loss, name) >= 0.0:
+            raise ConfigError(f"loss.{name} must be ≥ 0, got {getattr(cfg.loss, name)}")
     if not cfg.data.sketch_scale >= 1.0:
         raise ConfigError(f"data.sketch_scale must be ≥ 1, got {cfg.data.sketch_scale}")
     if not cfg.data.line_styles or any(s not in LINE_STYLES for s in cfg.data.line_styles):

@@ -58,6 +58,16 @@ def l1(fake: Tensor, real: Tensor) -> Tensor:
     return (fake - real).abs().mean()
 
 
+def masked_l1(a: Tensor, b: Tensor, region: Tensor) -> Tensor:
+    """Mean |a - b| over the pixels of `region` ([B, H, W] bool), each sample weighted equally;
+    samples whose region is empty count for nothing. a, b: [B, C, H, W]."""
+    r = region[:, None].to(a.dtype)
+    area = r.sum((1, 2, 3))
+    per_sample = ((a - b).abs() * r).sum((1, 2, 3)) / (area * a.shape[1]).clamp_min(1)
+    present = (area > 0).to(a.dtype)
+    return (per_sample * present).sum() / present.sum().clamp_min(1)
+
+
 # --- gradient penalties ------------------------------------------------------------------------
 
 def grad_sq_norm(critic: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:

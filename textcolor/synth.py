@@ -30,6 +30,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
@@ -747,7 +748,7 @@ class SynthDataset(torch.utils.data.Dataset):
         self.sketch_scale, self.line_styles, self.line_jitter = sketch_scale, tuple(line_styles), line_jitter
         # Drawing at up to 3× the working size costs ~50 ms a sample; later epochs reuse it
         # (uint8, ~260 kB a sample at 256 px, held by each loader worker)
-        self.cache: dict[int, tuple[torch.Tensor, torch.Tensor, str]] | None = {} if cache else None
+        self.cache: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]] | None = {} if cache else None
 
     def __len__(self) -> int:
         return self.n
@@ -759,7 +760,7 @@ class SynthDataset(torch.utils.data.Dataset):
             raise IndexError(f"index {index} out of range for {self.n} samples")
         index %= self.n
         if self.cache is not None and index in self.cache:
-            image8, sketch8, tags = self.cache[index]
+            image8, sketch8, labels, tags = self.cache[index]
             image01, sketch01 = image8.float() / 255, sketch8.float()
         else:
             seed = self.seed + index
@@ -771,15 +772,26 @@ class SynthDataset(torch.utils.data.Dataset):
             ink = torch.from_numpy(s.mask == LINE)[None, None].float()                  # [1, 1, S, S]
             sketch01 = make_sketch(big, ink, self.size, style, self.line_jitter, self.xdog, rng)[0]
             image01 = area_resize(big, self.size)[0]
+            labels = working_labels(s.mask, self.size)
             tags = ", ".join(s.tags)
             if self.cache is not None:
                 image8 = (image01 * 255).round().to(torch.uint8)
-                self.cache[index] = (image8, sketch01.round().to(torch.uint8), tags)
+                self.cache[index] = (image8, sketch01.round().to(torch.uint8), labels, tags)
                 image01, sketch01 = image8.float() / 255, sketch01.round()  # same values as a hit
         if self.flip and aug_seed is not None and np.random.default_rng(aug_seed).random() < 0.5:
-            image01, sketch01 = image01.flip(-1), sketch01.flip(-1)
+            image01, sketch01, labels = image01.flip(-1), sketch01.flip(-1), labels.flip(-1)
         return {"sketch": (sketch01 * 2 - 1).expand(3, -1, -1).contiguous(),
-                "image": image01 * 2 - 1, "tags": tags}
+                "image": image01 * 2 - 1, "tags": tags, "mask": labels}
+
+
+def working_labels(mask: np.ndarray, size: int) -> torch.Tensor:
+    """A render's label map [S, S] -> [size, size] uint8 by nearest sampling (torch's "nearest":
+    the label at each working pixel's top-left source pixel). Region losses need labels, not
+    mixtures; a label is at most one source pixel off, below a line's width."""
+    labels = torch.from_numpy(np.ascontiguousarray(mask))
+    if labels.shape[-1] == size and labels.shape[-2] == size:
+        return labels.clone()
+    return F.interpolate(labels[None, None].float(), size=(size, size), mode="nearest")[0, 0].to(torch.uint8)
 
 
 # ---------------------------------------------------------------- CLI

@@ -27,6 +27,7 @@ from textcolor.checkpoint import CheckpointError, list_checkpoints, load_checkpo
 from textcolor.config import Config, from_dict, to_dict, to_yaml
 from textcolor.grid import labelled_grid, pil_to_chw, to_pil
 from textcolor.models import Generator, PatchDiscriminator, build_models
+from textcolor.synth import EYES, HAIR, LINE, load_colors
 
 
 class TrainingError(RuntimeError):
@@ -229,16 +230,59 @@ def _d_step(m: Models, cfg: Config, sketch, image, fake, cond, step: int, world:
     return metrics
 
 
+def swap_color_tags(prompts: list[str], gen: torch.Generator, colors: dict[str, list[str]]
+                    ) -> tuple[list[int], list[str], list[str]]:
+    """Counterfactual prompts for the locality term. In each prompt that holds a colour tag of
+    `colors` ({"hair": [red_hair, ...], "eyes": [...]}; written as the tag or spaced), one such tag
+    drawn at random is replaced by another colour of the same kind. Returns the indices of the
+    prompts changed, their new text and the kind swapped in each ("hair" | "eyes"). Reworded
+    colours ("crimson-haired girl") are not recognised and leave their prompt out."""
+    from textcolor.tags import parse_prompt, tag_text, tags_to_prompt
+    kind_of = {tag_text(t): (kind, t) for kind, tags in colors.items() for t in tags}
+    index, swapped, kinds = [], [], []
+    for i, prompt in enumerate(prompts):
+        items = parse_prompt(prompt)
+        spots = [j for j, (name, _) in enumerate(items) if tag_text(name) in kind_of]
+        if not spots:
+            continue
+        j = spots[int(torch.randint(len(spots), (1,), generator=gen))]
+        kind, tag = kind_of[tag_text(items[j][0])]
+        others = [t for t in colors[kind] if t != tag]
+        items[j] = (others[int(torch.randint(len(others), (1,), generator=gen))], items[j][1])
+        index.append(i)
+        swapped.append(tags_to_prompt(items))
+        kinds.append(kind)
+    return index, swapped, kinds
+
+
+@dataclass
+class Swap:
+    """The locality term's counterfactual half of a batch: rows `index` of the batch again, their
+    prompt with one colour tag swapped (embedded after the batch's own), and the mask label of
+    the region that colour belongs to (outside it, nothing may change)."""
+    index: torch.Tensor   # [S] long
+    label: torch.Tensor   # [S] uint8 mask label (synth.HAIR | synth.EYES)
+
+
 def train_step(m: Models, cfg: Config, sketch: torch.Tensor, image: torch.Tensor, emb: torch.Tensor | None,
-               step: int, world: int = 1, autocast=nullcontext, want_norms: bool = False) -> dict[str, torch.Tensor]:
-    """One alternating update, D first. Returns detached metrics; weights are applied here only."""
+               step: int, world: int = 1, autocast=nullcontext, want_norms: bool = False,
+               mask: torch.Tensor | None = None, swap: Swap | None = None) -> dict[str, torch.Tensor]:
+    """One alternating update, D first. Returns detached metrics; weights are applied here only.
+
+    mask [B, H, W] uint8 labels (synthetic data) enables the region terms; with `swap`, emb holds
+    B + S rows (the batch's prompts, then the swapped ones) and G runs once on all B + S, so batch
+    norm sees one set of statistics for both halves of the locality comparison."""
     lc = cfg.loss
     g_loss = losses.get(losses.G_LOSSES, lc.adv, "adversarial loss")
+    b = sketch.shape[0]
+    emb_own = emb[:b] if emb is not None else None
     cond = None
     if cfg.disc.cond_tags and emb is not None:
-        cond = m.G.cond(sketch, emb)[:, 3:].detach()        # [B, k, H, W] tag planes for D
+        cond = m.G.cond(sketch, emb_own)[:, 3:].detach()    # [B, k, H, W] tag planes for D
+    g_in = sketch if swap is None else torch.cat([sketch, sketch[swap.index]])
     with autocast():
-        fake = m.G(sketch, emb)                                # [B, 3, H, W]; one G forward serves both phases
+        fake_all = m.G(g_in, emb)                             # [B(+S), 3, H, W]; one G forward serves both phases
+    fake = fake_all[:b]
 
     metrics: dict[str, torch.Tensor] = {}
     if lc.lambda_adv > 0:  # L1-only runs (λ_adv = 0) train no critic at all
@@ -249,7 +293,20 @@ def train_step(m: Models, cfg: Config, sketch: torch.Tensor, image: torch.Tensor
     with autocast():
         g_adv = g_loss(m.D(sketch, fake, cond).float()) if lc.lambda_adv > 0 else fake.new_zeros(())
     l1 = losses.l1(fake.float(), image)
-    loss_g = lc.lambda_adv * g_adv + lc.lambda_l1 * l1
+    recon = l1
+    if mask is not None:
+        for weight, label, name in ((lc.lambda_hair, HAIR, "l1_hair"), (lc.lambda_eyes, EYES, "l1_eyes")):
+            if weight > 0:
+                term = losses.masked_l1(fake.float(), image, mask == label)
+                recon = recon + weight * term
+                metrics[f"loss/{name}"] = term.detach()
+        if swap is not None:
+            rows = mask[swap.index]
+            outside = (rows != swap.label[:, None, None]) & (rows != LINE)
+            loc = losses.masked_l1(fake_all[b:].float(), fake[swap.index].detach().float(), outside)
+            recon = recon + lc.lambda_locality * loc
+            metrics["loss/locality"] = loc.detach()
+    loss_g = lc.lambda_adv * g_adv + lc.lambda_l1 * recon
     m.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     all_reduce_grads(m.G, world)
@@ -264,7 +321,6 @@ def train_step(m: Models, cfg: Config, sketch: torch.Tensor, image: torch.Tensor
     return metrics
 
 
-@torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     for pe, p in zip(ema.parameters(), model.parameters()):
         pe.lerp_(p.detach(), 1 - decay)
@@ -371,7 +427,8 @@ def val_l1(G: Generator, val: dict, encoder, pool: str, device) -> float:
 def flat_hparams(cfg: Config) -> dict:
     keep = ("tags.layout", "tags.k", "tags.pool", "tags.drop_prob", "gen.base", "gen.depth", "gen.norm",
             "gen.act", "gen.dropout", "disc.layers", "disc.norm", "disc.cond_tags", "loss.adv", "loss.penalty",
-            "loss.lambda_adv", "loss.lambda_l1", "loss.lambda_gp", "loss.gp_every", "optim.lr",
+            "loss.lambda_adv", "loss.lambda_l1", "loss.lambda_gp", "loss.gp_every", "loss.lambda_hair",
+            "loss.lambda_eyes", "loss.lambda_locality", "optim.lr",
             "train.batch_size", "train.steps", "data.size", "data.source")
     d = to_dict(cfg)
     out = {}
@@ -503,6 +560,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     if cfg.tags.paraphrase > 0 or cfg.tags.color_prompt > 0:
         from textcolor.paraphrase import load_paraphrases
         paraphrases = load_paraphrases()
+    color_kinds = {kind: sorted(tags) for kind, tags in load_colors().items()}  # the locality term's swaps
+    label_of = {"hair": HAIR, "eyes": EYES}
     if state is not None:
         load_state(m, state)
         tagdrop.set_state(state["rng"]["tagdrop"])
@@ -557,9 +616,18 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
                 prompts = drop_prompts(batch["tags"], cfg.tags.drop_prob, tagdrop, cfg.tags.tag_drop,
                                        cfg.tags.short_prompt, cfg.tags.keep_tags, cfg.tags.color_prompt,
                                        cfg.tags.paraphrase, paraphrases)
+                mask = batch["mask"].to(device) if "mask" in batch else None
+                swap = None
+                if mask is not None and cfg.loss.lambda_locality > 0 and encoder is not None:
+                    index, swapped, kinds = swap_color_tags(prompts, tagdrop, color_kinds)
+                    if index:
+                        prompts = prompts + swapped
+                        swap = Swap(torch.tensor(index, device=device),
+                                    torch.tensor([label_of[k] for k in kinds], dtype=torch.uint8, device=device))
                 emb = embed(encoder, prompts, cfg.tags.pool, device)
                 log_now = (step + 1) % cfg.train.log_every == 0
-                metrics = train_step(m, cfg, sketch, image, emb, step, dd.world, autocast, want_norms=log_now)
+                metrics = train_step(m, cfg, sketch, image, emb, step, dd.world, autocast, want_norms=log_now,
+                                     mask=mask, swap=swap)
                 check_finite(metrics, step)
                 step += 1
                 samples += cfg.train.batch_size * dd.world
