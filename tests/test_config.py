@@ -57,6 +57,7 @@ def test_inheritance_chain(tmp_path):
     (["tags.short_prompt=0.6", "tags.color_prompt=0.6"], "at most 1"),
     (["tags.paraphrase=1.5"], "tags.paraphrase must be in"),
     (["loss.lambda_locality=-1"], "loss.lambda_locality must be ≥ 0"),
+    (["loss.locality_average=mean"], "regions or pixels"),
 ])
 def test_bad_overrides_are_one_line_errors(override, message):
     with pytest.raises(ConfigError, match=message) as e:

@@ -96,3 +96,19 @@ def test_masked_l1_is_a_per_sample_mean_inside_the_region():
     assert a.grad[1, 1, 0, 0].item() == pytest.approx(-1 / (2 * 1 * 2))
     assert a.grad[0, :, 2:].abs().sum() == 0 and a.grad[2].abs().sum() == 0
     assert losses.masked_l1(a, b, torch.zeros_like(region)).item() == 0.0
+
+
+def test_region_mean_l1_weighs_every_region_once():
+    b = torch.zeros(2, 1, 4, 4)
+    a = torch.zeros(2, 1, 4, 4)
+    labels = torch.zeros(2, 4, 4, dtype=torch.long)
+    labels[:, 0, 0] = 3                    # a one-pixel "iris" in both samples
+    labels[:, 3] = 6                       # outlines: never counted
+    a[:, :, 0, 0] = 1.0                    # differs by 1 on the iris only
+    a[:, :, 3] = 5.0
+    skip = torch.tensor([2, 3])            # sample 1 may change its iris (its swapped tag's region)
+    # regions: background (0 in both samples) and the iris (1, in sample 0 only) -> (0 + 1) / 2
+    assert losses.region_mean_l1(a, b, labels, skip, line=6).item() == pytest.approx(0.5)
+    # the pixel mean would drown the iris in the background: 1 / 12 in sample 0
+    assert losses.masked_l1(a, b, (labels != skip[:, None, None]) & (labels != 6)).item() == pytest.approx(1 / 24)
+    assert losses.region_mean_l1(a, b, torch.full_like(labels, 6), skip, line=6).item() == 0.0

@@ -81,8 +81,21 @@ def test_region_and_locality_terms_are_what_they_say(tiny_cfg):
     torch.manual_seed(0)
     fake_all = G(torch.cat([sketch, sketch[swap.index]]), emb).detach()   # same batch statistics as the step
     fake = fake_all[:2]
-    outside = (mask != swap.label[:, None, None]) & (mask != LINE)
     metrics = train_step(m, cfg, sketch, image, emb, 0, mask=mask, swap=swap)
+    # regions (default): the hair swap (sample 0) is held on background and eyes, the eye swap
+    # (sample 1) on background and hair; each region's mean over its samples, then their mean
+    moved, held = fake_all[2:], fake
+    bg = losses.masked_l1(moved, held, mask == 0)
+    eyes = losses.masked_l1(moved[:1], held[:1], mask[:1] == EYES)
+    hair = losses.masked_l1(moved[1:], held[1:], mask[1:] == HAIR)
+    assert metrics["loss/locality"].item() == pytest.approx(((bg + eyes + hair) / 3).item(), rel=1e-5)
+    pixels = replace(cfg, loss=replace(cfg.loss, locality_average="pixels"))
+    m = build(pixels, embed_dim=6, device=torch.device("cpu"))
+    G = copy.deepcopy(m.G)
+    fake_all = G(torch.cat([sketch, sketch[swap.index]]), emb).detach()
+    fake = fake_all[:2]
+    outside = (mask != swap.label[:, None, None]) & (mask != LINE)
+    metrics = train_step(m, pixels, sketch, image, emb, 0, mask=mask, swap=swap)
     assert metrics["loss/locality"].item() == pytest.approx(
         losses.masked_l1(fake_all[2:], fake, outside).item(), rel=1e-5)
     assert metrics["loss/l1_hair"].item() == pytest.approx(losses.masked_l1(fake, image, mask == HAIR).item(), rel=1e-5)

@@ -111,6 +111,8 @@ class LossConfig:
     lambda_eyes: float = 0.0  # × λ_l1: mean L1 inside the irises (0.2% of a 256-px image)
     lambda_locality: float = 0.0  # × λ_l1: a colour tag swapped for another must not change the
     # image outside its region (hair or eyes): mean |G(P') - G(P)| there, G(P) held fixed
+    locality_average: str = "regions"  # regions: each other region (skin, eyes, outfit, ...) counts
+    # equally, so the irises are not outvoted by the background; pixels: one mean over all of them
 
 
 @dataclass
@@ -221,6 +223,8 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"{key} must be in [0, 1], got {value}")
     if cfg.tags.short_prompt + cfg.tags.color_prompt > 1.0:
         raise ConfigError("tags.short_prompt + tags.color_prompt must be at most 1")
+    if cfg.loss.locality_average not in ("regions", "pixels"):
+        raise ConfigError(f"loss.locality_average={cfg.loss.locality_average!r}: must be regions or pixels")
     for name in ("lambda_hair", "lambda_eyes", "lambda_locality"):
         if not getattr(cfg.loss, name) >= 0.0:
             raise ConfigError(f"loss.{name} must be ≥ 0, got {getattr(cfg.loss, name)}")

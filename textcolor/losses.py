@@ -68,6 +68,20 @@ def masked_l1(a: Tensor, b: Tensor, region: Tensor) -> Tensor:
     return (per_sample * present).sum() / present.sum().clamp_min(1)
 
 
+def region_mean_l1(a: Tensor, b: Tensor, labels: Tensor, skip: Tensor, line: int) -> Tensor:
+    """masked_l1 of each label region, averaged over the regions: every region a sample shows
+    counts once, whatever its area. labels [B, H, W] integer; `skip` [B] the label left out of
+    each sample (the region its swapped tag may change); `line` a label left out everywhere."""
+    terms = []
+    for label in labels.unique().tolist():
+        if label == line:
+            continue
+        region = (labels == label) & (skip[:, None, None] != label)
+        if region.any():
+            terms.append(masked_l1(a, b, region))
+    return torch.stack(terms).mean() if terms else a.new_zeros(())
+
+
 # --- gradient penalties ------------------------------------------------------------------------
 
 def grad_sq_norm(critic: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:

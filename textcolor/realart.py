@@ -12,7 +12,7 @@ one fixed rule, with no per-image tuning:
 The crop goes through the usual `from_color` path (XDoG sketch at working resolution, lines at full
 resolution) and is coloured with each of PROMPTS. The strip (--out) has one row per sprite: the
 extracted lines (`Prepared.lines`, full resolution, multiplied onto the colour), then one panel per
-prompt. The generator itself sees the XDoG of the crop shrunk to the working size (64 px for the
+prompt. The generator itself sees the XDoG of the crop brought to the working size (256 px for the
 shipped model), where large dark fills such as black hair turn into solid ink.
 
 Measurements, in CIELAB (skimage), per sprite and averaged over sprites:

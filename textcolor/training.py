@@ -301,9 +301,11 @@ def train_step(m: Models, cfg: Config, sketch: torch.Tensor, image: torch.Tensor
                 recon = recon + weight * term
                 metrics[f"loss/{name}"] = term.detach()
         if swap is not None:
-            rows = mask[swap.index]
-            outside = (rows != swap.label[:, None, None]) & (rows != LINE)
-            loc = losses.masked_l1(fake_all[b:].float(), fake[swap.index].detach().float(), outside)
+            rows, moved, held = mask[swap.index], fake_all[b:].float(), fake[swap.index].detach().float()
+            if lc.locality_average == "regions":
+                loc = losses.region_mean_l1(moved, held, rows, swap.label, LINE)
+            else:
+                loc = losses.masked_l1(moved, held, (rows != swap.label[:, None, None]) & (rows != LINE))
             recon = recon + lc.lambda_locality * loc
             metrics["loss/locality"] = loc.detach()
     loss_g = lc.lambda_adv * g_adv + lc.lambda_l1 * recon
