@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from textcolor import evaluate
+from textcolor import evaluate, synth
 
 ACCURACIES = [k for k in evaluate.KEYS if k.endswith("_accuracy")]
 
@@ -22,6 +22,21 @@ def test_oracle_scores_perfectly(size):
     # locality: changing the hair colour changes the hair, and nothing else on the figure
     assert r["outside_delta"] < 1 and r["hair_delta"] > 25
     assert r["background_chroma"] < 1 and r["background_lightness"] > 99
+    assert r["hair_misses"] == {}
+
+
+def test_hair_misses_name_the_wanted_and_the_read_colour():
+    cases, protos = evaluate.build_cases(12, 64)
+    outputs = evaluate.oracle_outputs(cases, 64)
+    lone = [i for i, c in enumerate(cases) if c.kind == "lone_attribute"]
+    colors = evaluate.prototype_names("colors")
+    wrong = next(i for i in lone if colors[cases[i].want] == "red_hair")
+    s = cases[wrong].sample                  # the red-hair case's sketch painted with orange hair
+    outputs[wrong] = synth.render(s.seed, 64, character="original", hair_color="orange_hair",
+                                  eye_color=s.eye_color, monochrome=False).image
+    r = evaluate.score(outputs, cases, protos)
+    assert r["hair_misses"] == {"lone_attribute: red_hair -> orange_hair": 1}
+    assert r["lone_attribute_accuracy"] == pytest.approx(11 / 12)
 
 
 def test_cases_cover_every_colour_at_n12():

@@ -29,6 +29,7 @@ results counts what was scored.
   outside_delta       the same pair of outputs: mean ΔE on the figure outside hair and lines
                       (skin, eyes, outfit, accessory): what the hair tag changes where it should not
   background_chroma / background_lightness: mean CIELAB chroma / L* of the background, own-tag cases
+  hair_misses         for each wrong hair colour: "kind: wanted -> read as" and how often (which class fails)
 Colours cycle with the sample index, so n ≥ 12 covers every hair, eye and phrase colour.
 The same metrics on the ground-truth renders (`oracle`) check that the measurement itself is sound:
 100% from 64 px (--size must be ≥ 32, but at 32 px the outlines cover some characters' hair).
@@ -38,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,8 +205,18 @@ PROTOTYPES = {"tag": "roster", "swap": "roster", "pair": "pair", "pair_2x": "pai
 OWN_TAGS = ("tag", "attribute")  # the cases coloured with a character's own full tag list
 
 
+def prototype_names(kind: str) -> list[str]:
+    """What each hair prototype of a PROTOTYPES kind stands for, in build_cases' order."""
+    if kind == "roster":
+        return [c.tag for c in synth.load_roster()]
+    if kind == "colors":
+        return list(synth.load_colors()["hair"])
+    return list(PAIR)
+
+
 def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.ndarray]) -> dict:
     hits: dict[str, list[bool]] = {k: [] for k in ACCURACIES}
+    misses: Counter[str] = Counter()  # "kind: wanted -> read as" for each wrong hair colour
     recon, mono, colour, hair_d, outside_d, bg_c, bg_l = [], [], [], [], [], [], []
     for out, case in zip(outputs, cases):
         mask = case.sample.mask
@@ -235,7 +247,11 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
                 continue  # the render shows no eye colour (small sizes): not measurable
             hit &= nearest_hue(mean_lab(out, iris), protos["eyes"]) == case.want_eye
         if case.want >= 0:
-            hit &= nearest(mean_lab(out, mask == HAIR), protos[PROTOTYPES[case.kind]]) == case.want
+            got = nearest(mean_lab(out, mask == HAIR), protos[PROTOTYPES[case.kind]])
+            if got != case.want:
+                names = prototype_names(PROTOTYPES[case.kind])
+                misses[f"{case.kind}: {names[case.want]} -> {names[got]}"] += 1
+            hit &= got == case.want
         hits[case.kind].append(bool(hit))
     r = np.array(recon) if recon else np.full((1, 3), np.nan)
     res = {"l1": float(r[:, 0].mean()), "psnr": float(r[:, 1].mean()), "ssim": float(r[:, 2].mean())}
@@ -245,6 +261,7 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
     res["monochrome_chroma"], res["color_chroma"] = mean(mono), mean(colour)
     res["hair_delta"], res["outside_delta"] = mean(hair_d), mean(outside_d)
     res["background_chroma"], res["background_lightness"] = mean(bg_c), mean(bg_l)
+    res["hair_misses"] = dict(misses.most_common())
     res["cases"] = {k: len(v) for k, v in hits.items()} | {"monochrome": len(mono), "locality": len(hair_d)}
     return res
 
@@ -275,6 +292,11 @@ def oracle(n: int, size: int) -> dict:
     """The metrics on ground-truth renders: what a perfect colorizer scores (the swap, pair, phrase,
     combo and locality targets are the sketch re-rendered in the colours the prompt asks for)."""
     cases, protos = build_cases(n, size)
+    return score(oracle_outputs(cases, size), cases, protos) | {"size": size}
+
+
+def oracle_outputs(cases: list[Case], size: int) -> list[np.ndarray]:
+    """The ground-truth render each case asks for (oracle's outputs)."""
     hair_tags, eye_tags = list(synth.load_colors()["hair"]), list(synth.load_colors()["eyes"])
     outs = []
     for c in cases:
@@ -292,7 +314,7 @@ def oracle(n: int, size: int) -> dict:
                                      eye_color=eye, monochrome=False).image)
         else:
             outs.append(s.image)
-    return score(outs, cases, protos) | {"size": size}
+    return outs
 
 
 def format_table(results: dict[str, dict]) -> str:
