@@ -97,7 +97,10 @@ def image_folder(tmp_path) -> Path:
 
 
 def check_sample(s: dict, size: int = SIZE) -> None:
-    assert set(s) == {"sketch", "image", "tags", "bad"}
+    """A loader item; synthetic samples also carry their label mask (the region terms' input)."""
+    assert set(s) - {"mask"} == {"sketch", "image", "tags", "bad"}
+    if "mask" in s:
+        assert s["mask"].shape == (size, size) and s["mask"].dtype == torch.uint8
     for key in ("sketch", "image"):
         t = s[key]
         assert t.shape == (3, size, size) and t.dtype == torch.float32
