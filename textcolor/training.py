@@ -323,6 +323,7 @@ def train_step(m: Models, cfg: Config, sketch: torch.Tensor, image: torch.Tensor
     return metrics
 
 
+@torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     for pe, p in zip(ema.parameters(), model.parameters()):
         pe.lerp_(p.detach(), 1 - decay)
