@@ -22,7 +22,9 @@ def test_oracle_scores_perfectly(size):
     # locality: changing the hair colour changes the hair, and nothing else on the figure
     assert r["outside_delta"] < 1 and r["hair_delta"] > 25
     assert r["background_chroma"] < 1 and r["background_lightness"] > 99
-    assert r["hair_misses"] == {}
+    assert r["hair_misses"] == {} and r["eye_misses"] == {}
+    assert set(r["outside_delta_by_region"]) == {"skin", "eyes", "outfit", "accessory"}
+    assert max(r["outside_delta_by_region"].values()) < 1
 
 
 def test_hair_misses_name_the_wanted_and_the_read_colour():

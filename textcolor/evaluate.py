@@ -30,6 +30,8 @@ results counts what was scored.
                       (skin, eyes, outfit, accessory): what the hair tag changes where it should not
   background_chroma / background_lightness: mean CIELAB chroma / L* of the background, own-tag cases
   hair_misses         for each wrong hair colour: "kind: wanted -> read as" and how often (which class fails)
+  eye_misses          the same for each wrong eye colour (eye and combo cases)
+  outside_delta_by_region: outside_delta per region (skin, eyes, outfit, accessory)
 Colours cycle with the sample index, so n ≥ 12 covers every hair, eye and phrase colour.
 The same metrics on the ground-truth renders (`oracle`) check that the measurement itself is sound:
 100% from 64 px (--size must be ≥ 32, but at 32 px the outlines cover some characters' hair).
@@ -198,6 +200,7 @@ def build_cases(n: int, size: int) -> tuple[list[Case], dict[str, np.ndarray]]:
     return cases, protos
 
 
+OUTSIDE_LABELS = (synth.SKIN, synth.EYES, synth.OUTFIT, synth.ACCESSORY)  # outside_delta's regions
 ACCURACIES = ("tag", "swap", "pair", "pair_2x", "attribute", "lone_attribute", "phrase", "eye", "combo")
 # the hair prototype set of each kind (eyes are always classified against protos["eyes"])
 PROTOTYPES = {"tag": "roster", "swap": "roster", "pair": "pair", "pair_2x": "pair_2x", "attribute": "colors",
@@ -217,6 +220,8 @@ def prototype_names(kind: str) -> list[str]:
 def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.ndarray]) -> dict:
     hits: dict[str, list[bool]] = {k: [] for k in ACCURACIES}
     misses: Counter[str] = Counter()  # "kind: wanted -> read as" for each wrong hair colour
+    eye_misses: Counter[str] = Counter()  # the same for each wrong eye colour
+    by_region: dict[str, list[float]] = {}  # locality: ΔE in each region outside the hair
     recon, mono, colour, hair_d, outside_d, bg_c, bg_l = [], [], [], [], [], [], []
     for out, case in zip(outputs, cases):
         mask = case.sample.mask
@@ -229,6 +234,9 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
             for deltas, region in ((hair_d, mask == HAIR), (outside_d, ~np.isin(mask, (BACKGROUND, HAIR, LINE)))):
                 if region.any():  # at 32 px the outlines can cover all of the hair
                     deltas.append(delta_e(out, ref, region))
+            for label in OUTSIDE_LABELS:
+                if (mask == label).any():
+                    by_region.setdefault(synth.MASK_LABELS[label], []).append(delta_e(out, ref, mask == label))
             continue
         if case.kind == "tag":
             target = case.sample.image
@@ -245,7 +253,11 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
             iris = iris_region(case.sample)
             if not iris.any():
                 continue  # the render shows no eye colour (small sizes): not measurable
-            hit &= nearest_hue(mean_lab(out, iris), protos["eyes"]) == case.want_eye
+            got_eye = nearest_hue(mean_lab(out, iris), protos["eyes"])
+            if got_eye != case.want_eye:
+                names = list(synth.load_colors()["eyes"])
+                eye_misses[f"{case.kind}: {names[case.want_eye]} -> {names[got_eye]}"] += 1
+            hit &= got_eye == case.want_eye
         if case.want >= 0:
             got = nearest(mean_lab(out, mask == HAIR), protos[PROTOTYPES[case.kind]])
             if got != case.want:
@@ -262,6 +274,8 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
     res["hair_delta"], res["outside_delta"] = mean(hair_d), mean(outside_d)
     res["background_chroma"], res["background_lightness"] = mean(bg_c), mean(bg_l)
     res["hair_misses"] = dict(misses.most_common())
+    res["eye_misses"] = dict(eye_misses.most_common())
+    res["outside_delta_by_region"] = {k: mean(v) for k, v in by_region.items()}
     res["cases"] = {k: len(v) for k, v in hits.items()} | {"monochrome": len(mono), "locality": len(hair_d)}
     return res
 
