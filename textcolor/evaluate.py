@@ -152,11 +152,19 @@ def farthest(protos: np.ndarray) -> list[int]:
     return [int(j) for j in d.argmax(1)]
 
 
+def prototype_names(kind: str) -> list[str]:
+    """What each prototype of a kind stands for, in build_cases' order: "roster", "colors" (hair
+    colour tags), "eyes" (eye colour tags), "pair" / "pair_2x"."""
+    if kind == "roster":
+        return [c.tag for c in synth.load_roster()]
+    if kind in ("colors", "eyes"):
+        return list(synth.load_colors()["hair" if kind == "colors" else "eyes"])
+    return list(PAIR)
+
+
 def build_cases(n: int, size: int) -> tuple[list[Case], dict[str, np.ndarray]]:
-    roster = synth.load_roster()
-    names = [c.tag for c in roster]
-    colors = synth.load_colors()
-    color_tags, eye_tags = list(colors["hair"]), list(colors["eyes"])
+    names = prototype_names("roster")
+    color_tags, eye_tags = prototype_names("colors"), prototype_names("eyes")
     protos = {"roster": np.stack([prototype(size, character=t) for t in names]),
               "colors": np.stack([prototype(size, character="original", hair_color=t) for t in color_tags]),
               "eyes": np.stack([prototype(size, region=iris_region, character="original", eye_color=t)
@@ -208,20 +216,12 @@ PROTOTYPES = {"tag": "roster", "swap": "roster", "pair": "pair", "pair_2x": "pai
 OWN_TAGS = ("tag", "attribute")  # the cases coloured with a character's own full tag list
 
 
-def prototype_names(kind: str) -> list[str]:
-    """What each hair prototype of a PROTOTYPES kind stands for, in build_cases' order."""
-    if kind == "roster":
-        return [c.tag for c in synth.load_roster()]
-    if kind == "colors":
-        return list(synth.load_colors()["hair"])
-    return list(PAIR)
-
-
 def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.ndarray]) -> dict:
     hits: dict[str, list[bool]] = {k: [] for k in ACCURACIES}
     misses: Counter[str] = Counter()  # "kind: wanted -> read as" for each wrong hair colour
     eye_misses: Counter[str] = Counter()  # the same for each wrong eye colour
     by_region: dict[str, list[float]] = {}  # locality: ΔE in each region outside the hair
+    names = {kind: prototype_names(kind) for kind in {*PROTOTYPES.values(), "eyes"}}
     recon, mono, colour, hair_d, outside_d, bg_c, bg_l = [], [], [], [], [], [], []
     for out, case in zip(outputs, cases):
         mask = case.sample.mask
@@ -255,14 +255,13 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
                 continue  # the render shows no eye colour (small sizes): not measurable
             got_eye = nearest_hue(mean_lab(out, iris), protos["eyes"])
             if got_eye != case.want_eye:
-                names = list(synth.load_colors()["eyes"])
-                eye_misses[f"{case.kind}: {names[case.want_eye]} -> {names[got_eye]}"] += 1
+                eye_misses[f"{case.kind}: {names['eyes'][case.want_eye]} -> {names['eyes'][got_eye]}"] += 1
             hit &= got_eye == case.want_eye
         if case.want >= 0:
             got = nearest(mean_lab(out, mask == HAIR), protos[PROTOTYPES[case.kind]])
             if got != case.want:
-                names = prototype_names(PROTOTYPES[case.kind])
-                misses[f"{case.kind}: {names[case.want]} -> {names[got]}"] += 1
+                kind_names = names[PROTOTYPES[case.kind]]
+                misses[f"{case.kind}: {kind_names[case.want]} -> {kind_names[got]}"] += 1
             hit &= got == case.want
         hits[case.kind].append(bool(hit))
     r = np.array(recon) if recon else np.full((1, 3), np.nan)
@@ -311,7 +310,7 @@ def oracle(n: int, size: int) -> dict:
 
 def oracle_outputs(cases: list[Case], size: int) -> list[np.ndarray]:
     """The ground-truth render each case asks for (oracle's outputs)."""
-    hair_tags, eye_tags = list(synth.load_colors()["hair"]), list(synth.load_colors()["eyes"])
+    hair_tags, eye_tags = prototype_names("colors"), prototype_names("eyes")
     outs = []
     for c in cases:
         s = c.sample

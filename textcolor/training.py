@@ -565,6 +565,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
         paraphrases = load_paraphrases()
     color_kinds = {kind: sorted(tags) for kind, tags in load_colors().items()}  # the locality term's swaps
     label_of = {"hair": HAIR, "eyes": EYES}
+    uses_masks = max(cfg.loss.lambda_hair, cfg.loss.lambda_eyes, cfg.loss.lambda_locality) > 0
     if state is not None:
         load_state(m, state)
         tagdrop.set_state(state["rng"]["tagdrop"])
@@ -619,7 +620,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
                 prompts = drop_prompts(batch["tags"], cfg.tags.drop_prob, tagdrop, cfg.tags.tag_drop,
                                        cfg.tags.short_prompt, cfg.tags.keep_tags, cfg.tags.color_prompt,
                                        cfg.tags.paraphrase, paraphrases)
-                mask = batch["mask"].to(device) if "mask" in batch else None
+                mask = batch["mask"].to(device) if uses_masks and "mask" in batch else None
                 swap = None
                 if mask is not None and cfg.loss.lambda_locality > 0 and encoder is not None:
                     index, swapped, kinds = swap_color_tags(prompts, tagdrop, color_kinds)
