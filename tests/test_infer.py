@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 import infer
+from cli_helpers import cli_runner, one_line_error
 from test_data import png_header_only
 from textcolor.checkpoint import CheckpointError, load_checkpoint
 from textcolor.colorize import Colorizer, working_shape
@@ -22,15 +23,7 @@ def sketch(tmp_path, rendered_sketch):
     return Path(shutil.copy(rendered_sketch, tmp_path / "s.png"))
 
 
-def run_cli(capsys, *args):
-    code = infer.main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err):
-    lines = err.strip().splitlines()
-    return len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err
+run_cli = cli_runner(infer.main)
 
 
 def test_default_model_writes_next_to_input_same_size(sketch, capsys):

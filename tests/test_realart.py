@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from cli_helpers import cli_runner, one_line_error
 from textcolor import realart
 from textcolor.realart import (box_mask, crop_on_white, head_box, load_regions, measure, region_chroma,
                                region_delta_e, region_mean_l)
@@ -123,15 +124,7 @@ def regions(tmp_path, sprite):
     return path
 
 
-def run_cli(capsys, *args):
-    code = realart.main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err):
-    lines = err.strip().splitlines()
-    return len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err
+run_cli = cli_runner(realart.main)
 
 
 def test_cli_strip_table_json_and_no_overwrite(tmp_path, sprite, regions, capsys):
