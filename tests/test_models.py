@@ -161,9 +161,9 @@ def test_film_eval_fold_equals_norm_then_affine():
 
 # --- the unshuffle stem: the whole full-resolution input, the U-Net at size / f ---------------------
 
-def unshuffle_g(k=4, pool="mean", f=4, **kw):
+def unshuffle_g(k=4, pool="mean", f=4, heads=1, **kw):
     return Generator(GeneratorConfig(base=16, depth=2, max_ch=32, stem="unshuffle", stem_factor=f, head_ch=4, **kw),
-                     TagConfig(layout="tile", k=k, pool=pool, attn_hidden=8), E)
+                     TagConfig(layout="tile", k=k, pool=pool, attn_hidden=8, heads=heads), E)
 
 
 @pytest.mark.parametrize("size", [(64, 64), (32, 96), (128, 80)])
@@ -282,3 +282,68 @@ def test_attention_pool_handles_a_200_tag_prompt_and_huge_weights():
     cond = attention_cond()
     out = cond.vector(tokens_of(torch.randn(200, E), torch.linspace(-100, 100, 200)))
     assert out.shape == (1, 6) and torch.isfinite(out).all()
+
+
+# --- several attention heads ----------------------------------------------------------------------
+
+def heads_cond(heads=3, k=6):
+    torch.manual_seed(0)
+    return TagConditioning(E, TagConfig(layout="tile", k=k, pool="attention", attn_hidden=8, heads=heads))
+
+
+def test_extra_heads_start_as_the_single_head_model():
+    """Extra heads begin silent (W_h = 0): a trained one-head model fine-tuned into H heads starts
+    exactly where it was."""
+    one, three = heads_cond(heads=1), heads_cond(heads=3)
+    three.load_state_dict(one.state_dict(), strict=False)
+    tokens = tokens_of(torch.randn(4, E), [1, 2, 0.5, 1])
+    torch.testing.assert_close(three.vector(tokens), one.vector(tokens))
+    assert three.head_attention(tokens).shape == (1, 3, 4)
+
+
+def test_heads_weigh_the_tags_independently_and_sum():
+    cond = heads_cond(heads=2)
+    v = torch.eye(E)[:4]
+    with torch.no_grad():
+        cond.extra_proj.normal_()
+        for score, tag in ((cond.score, 1), (cond.extra_score, 3)):   # head 0 hears tag 1, head 1 tag 3
+            score[0].weight.zero_(); score[0].bias.zero_(); score[2].weight.zero_()
+            score[0].weight[0] = v[tag] * 2 / cond.scale
+            score[2].weight[:, 0] = 12.0
+    tokens = tokens_of(v, [1, 1, 1, 1])
+    a = cond.head_attention(tokens)[0]                                # [H, T]
+    assert a[0].argmax() == 1 and a[1].argmax() == 3 and a[0, 1] > 0.9 and a[1, 3] > 0.9
+    torch.testing.assert_close(a.abs().sum(-1), torch.ones(2))
+    # c = b + W_0 Σ a_0i e_i + W_1 Σ a_1i e_i, computed by hand
+    s = cond.scale
+    want = cond.proj((a[0] @ v) * s) + cond.extra_proj[0] @ ((a[1] @ v) * s)
+    torch.testing.assert_close(cond.vector(tokens), want[None])
+    torch.testing.assert_close(cond.attention(tokens), a[None, 0])   # the first head, as notebooks read it
+
+
+def test_heads_empty_prompt_weights_padding_and_a_200_tag_prompt():
+    cond = heads_cond(heads=4)
+    with torch.no_grad():
+        cond.extra_proj.normal_()
+    v = torch.randn(3, E)
+    torch.testing.assert_close(cond.vector(torch.zeros(2, 5, E + 1)), cond.proj.bias[None].expand(2, -1))
+    padded = torch.cat([tokens_of(v, [1, 1, 1]), torch.zeros(1, 4, E + 1)], 1)
+    torch.testing.assert_close(cond.vector(padded), cond.vector(tokens_of(v, [1, 1, 1])))
+    twice = tokens_of(torch.stack([v[0], v[0], v[1]]), [1, 1, 1])
+    torch.testing.assert_close(cond.vector(tokens_of(v[:2], [2, 1])), cond.vector(twice))
+    out = cond.vector(tokens_of(torch.randn(200, E), torch.linspace(-100, 100, 200)))
+    assert out.shape == (1, 6) and torch.isfinite(out).all()
+
+
+def test_heads_generator_trains_every_head():
+    torch.manual_seed(0)
+    g = unshuffle_g(pool="attention", heads=3, film=True, film_hidden=6)
+    tokens = torch.randn(2, 3, E + 1)
+    tokens[..., -1] = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.5, 2.0]])
+    g(torch.rand(2, 3, 32, 32), tokens).mean().backward()
+    assert g.cond.extra_proj.grad.abs().sum() > 0
+    with torch.no_grad():
+        g.cond.extra_proj.normal_()
+    g.zero_grad()
+    g(torch.rand(2, 3, 32, 32), tokens).mean().backward()
+    assert g.cond.extra_score[2].weight.grad.abs().sum() > 0

@@ -201,6 +201,34 @@ def test_resume_with_a_different_architecture_is_refused(tiny_cfg, tmp_path):
         train(cfg, tmp_path / "run", resume=True)
 
 
+def test_init_from_fine_tunes_into_extra_heads(tiny_cfg, tmp_path):
+    """init_from: a new run from another run's (or an export's) weights; extra attention heads, which
+    the source lacks, start at their init, so the model begins exactly as the source."""
+    from textcolor.checkpoint import export_generator, load_generator
+    src = replace(tiny_cfg, tags=replace(tiny_cfg.tags, pool="attention"), train=replace(tiny_cfg.train, ema=0.9))
+    train(src, tmp_path / "src")
+    exported = export_generator(tmp_path / "src", tmp_path / "src.safetensors")
+    heads = replace(src, tags=replace(src.tags, heads=3))
+    for source in (tmp_path / "src", exported):
+        cfg = replace(heads, train=replace(heads.train, steps=1, init_from=str(source)))
+        m = build(cfg, embed_dim=384, device=torch.device("cpu"))
+        from textcolor.training import init_weights
+        fresh = init_weights(m, source)
+        assert fresh == ["cond.extra_proj", "cond.extra_score.0.bias", "cond.extra_score.0.weight",
+                         "cond.extra_score.2.bias", "cond.extra_score.2.weight"]
+        src_g = load_generator(source).generator.state_dict()
+        for name, v in src_g.items():
+            assert torch.equal(m.G_ema.state_dict()[name], v), name
+        assert torch.count_nonzero(m.G.cond.extra_proj) == 0
+    res = train(cfg, tmp_path / "tuned")
+    state = load_checkpoint(res.checkpoint)
+    assert state["step"] == 1 and state["config"]["tags"]["heads"] == 3
+    # another architecture is refused, naming the parameter
+    other = replace(src, tags=replace(src.tags, k=5), train=replace(src.train, init_from=str(tmp_path / "src")))
+    with pytest.raises(CheckpointError, match="does not fit this config's architecture"):
+        train(other, tmp_path / "other")
+
+
 def test_cli_dry_run_and_errors(tmp_path):
     run = lambda *a: subprocess.run([sys.executable, str(ROOT / "train.py"), *a],  # noqa: E731
                                     capture_output=True, text=True, cwd=tmp_path)

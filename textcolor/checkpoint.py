@@ -171,7 +171,7 @@ class LoadedGenerator:
     tag_vectors: torch.Tensor
 
 
-def _generator_parts(path: Path) -> tuple[dict, dict, list[str], torch.Tensor]:
+def generator_parts(path: Path) -> tuple[dict, dict, list[str], torch.Tensor]:
     """(G weights, config dict, tag names, tag vectors) from a .pt checkpoint or a .safetensors export."""
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
@@ -206,7 +206,7 @@ def load_generator(path: str | Path) -> LoadedGenerator:
     from textcolor.config import ConfigError, from_dict
     from textcolor.models import Generator
     p = resolve(path)
-    weights, config, names, vectors = _generator_parts(p)
+    weights, config, names, vectors = generator_parts(p)
     try:
         cfg = from_dict(config)
     except ConfigError as e:

@@ -62,6 +62,8 @@ class TagConfig:
     k: int = 8                # conditioning values after the learned projection
     pool: str = "mean"        # mean | sum | max | attention: how several tags become one vector
     attn_hidden: int = 64     # attention pool: width of the MLP that scores each tag
+    heads: int = 1            # attention pool: poolings side by side, each with its own scores and
+                              # projection (one can follow the hair tag, another the eye tag)
     drop_prob: float = 0.1    # probability of training a sample with the empty prompt
     tag_drop: float = 0.0     # probability of dropping each tag of a kept prompt (short prompts in training)
     short_prompt: float = 0.0  # probability of cutting a kept prompt to one random tag (lone-tag prompts)
@@ -137,6 +139,8 @@ class TrainConfig:
     ckpt_every: int = 1000
     keep_last: int = 3
     threads: int = 0          # torch intra-op threads (0 = torch default)
+    init_from: str = ""       # start from these weights (run dir, .pt or exported .safetensors): a new
+                              # run, step 0, fresh optimiser; layers the source lacks start at their init
     probe_prompts: list[str] = field(default_factory=lambda: [
         "", "hatsune_miku", "hibiki_(kantai_collection)", "akatsuki_(kantai_collection)", "monochrome"])
 
@@ -195,10 +199,12 @@ def validate(cfg: Config) -> Config:
                 "train.steps": cfg.train.steps, "gen.base": cfg.gen.base, "gen.depth": cfg.gen.depth,
                 "tags.k": cfg.tags.k, "loss.gp_every": cfg.loss.gp_every,
                 "train.keep_last": cfg.train.keep_last, "gen.head_ch": cfg.gen.head_ch,
-                "tags.attn_hidden": cfg.tags.attn_hidden}
+                "tags.attn_hidden": cfg.tags.attn_hidden, "tags.heads": cfg.tags.heads}
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"{key} must be ≥ 1, got {value}")
+    if cfg.tags.heads > 1 and cfg.tags.pool != "attention":
+        raise ConfigError(f"tags.heads={cfg.tags.heads} needs tags.pool=attention (the other poolings have no heads)")
     if cfg.gen.film and cfg.tags.layout == "none":
         raise ConfigError("gen.film=true needs tag conditioning; tags.layout=none has none")
     if cfg.gen.film and cfg.gen.film_hidden < 1:

@@ -23,7 +23,8 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from textcolor import losses
-from textcolor.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
+from textcolor.checkpoint import (CheckpointError, generator_parts, list_checkpoints, load_checkpoint, resolve,
+                                 save_checkpoint)
 from textcolor.config import Config, from_dict, to_dict, to_yaml
 from textcolor.grid import labelled_grid, pil_to_chw, to_pil
 from textcolor.models import Generator, PatchDiscriminator, build_models
@@ -398,6 +399,36 @@ def load_state(m: Models, state: dict) -> None:
                               f"({str(e).splitlines()[0][:200]})") from None
 
 
+def init_weights(m: Models, source: str | Path) -> list[str]:
+    """Fine-tuning: G, G_ema and D from another run's checkpoint or an exported generator (which
+    holds G only: D keeps its init). Parameters the source lacks (e.g. extra attention heads) keep
+    their init; any source tensor this architecture has no place for, or of another shape, is an
+    error. Returns the names of the parameters that kept their init."""
+    p = resolve(source)
+    if p.suffix == ".safetensors":
+        g, _, _, _ = generator_parts(p)
+        parts = {"G": g}
+    else:
+        state = load_checkpoint(p)
+        parts = {k: state[k] for k in ("G", "G_ema", "D") if k in state}
+    parts.setdefault("G_ema", parts["G"])
+    fresh: set[str] = set()
+    for key, module in (("G", m.G), ("G_ema", m.G_ema), ("D", m.D)):
+        if module is None or key not in parts:
+            continue
+        own = module.state_dict()
+        extra = [k for k in parts[key] if k not in own]
+        shape = [k for k, v in parts[key].items() if k in own and own[k].shape != v.shape]
+        if extra or shape:
+            bad = (extra or shape)[0]
+            raise CheckpointError(f"{p}: does not fit this config's architecture ({key}.{bad}: "
+                                  f"{'no such parameter' if extra else 'another shape'})")
+        module.load_state_dict(parts[key], strict=False)
+        if key == "G":
+            fresh = {k for k in own if k not in parts[key]}
+    return sorted(fresh)
+
+
 # --- logging -----------------------------------------------------------------------------------
 
 @torch.no_grad()
@@ -535,7 +566,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     state = load_checkpoint(resume_from) if resume_from else None
     if state is not None:
         saved = from_dict(state["config"])
-        if (saved.gen, saved.disc, saved.tags.layout, saved.tags.k) != (cfg.gen, cfg.disc, cfg.tags.layout, cfg.tags.k):
+        model_settings = lambda c: (c.gen, c.disc, c.tags.layout, c.tags.k, c.tags.pool, c.tags.heads)  # noqa: E731
+        if model_settings(saved) != model_settings(cfg):
             raise TrainingError(f"{resume_from}: the config's model settings differ from the checkpoint's; "
                                 f"resume with the run's own config.yaml")
 
@@ -569,6 +601,11 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     if state is not None:
         load_state(m, state)
         tagdrop.set_state(state["rng"]["tagdrop"])
+    elif cfg.train.init_from:
+        fresh = init_weights(m, cfg.train.init_from)
+        if dd.main:
+            tqdm.write(f"init_from {cfg.train.init_from}: weights loaded"
+                       + (f"; new, at their init: {', '.join(fresh)}" if fresh else ""))
     elif dd.world > 1:
         broadcast_module(m.G)
         broadcast_module(m.D)
