@@ -6,6 +6,7 @@ import json
 import math
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -204,6 +205,20 @@ def test_tag_attention_shares(toy_colorizer, toy_attention_colorizer):
     learned = explore.tag_attention(toy_attention_colorizer, f"{A}, {B}, {C}")
     assert np.isclose(sum(a for _, a in learned), 1.0) and len({round(a, 4) for _, a in learned}) == 3
     assert explore.tag_attention(toy_colorizer, "") == []
+
+
+def test_head_shares_one_column_per_head(toy_colorizer, toy_attention_colorizer):
+    table = explore.head_shares(toy_attention_colorizer, f"{A}, {B}, {C}")
+    assert list(table.columns) == ["tag", "head_0"] and list(table.tag) == [A, B, C]
+    np.testing.assert_allclose(table.head_0, [a for _, a in explore.tag_attention(toy_attention_colorizer,
+                                                                                   f"{A}, {B}, {C}")], rtol=1e-5)
+    c = toy_attention_colorizer
+    cfg = replace(c.cfg, tags=replace(c.cfg.tags, heads=3))
+    g = Generator(cfg.gen, cfg.tags, embed_dim=3)
+    table = explore.head_shares(Colorizer(g, cfg, c.encoder, torch.device("cpu")), f"{A}, {B}:3")
+    assert list(table.columns) == ["tag", "head_0", "head_1", "head_2"]
+    np.testing.assert_allclose(table.iloc[:, 1:].abs().sum(axis=0), 1.0, rtol=1e-5)
+    assert len(explore.head_shares(c, "")) == 0
 
 
 def test_phrase_similarity_ranks_tags_in_both_spaces(toy_colorizer):

@@ -347,3 +347,25 @@ def test_heads_generator_trains_every_head():
     g.zero_grad()
     g(torch.rand(2, 3, 32, 32), tokens).mean().backward()
     assert g.cond.extra_score[2].weight.grad.abs().sum() > 0
+
+
+def test_detached_tag_rows_train_the_network_not_the_pooling():
+    torch.manual_seed(0)
+    # instance norm: under batch norm, rows also meet through the batch statistics
+    g = unshuffle_g(pool="attention", heads=2, film=True, film_hidden=6, norm="instance")
+    with torch.no_grad():
+        g.cond.extra_proj.normal_()
+        for m in g.modules():
+            if isinstance(m, FiLMNorm):                                  # off FiLM's zero start
+                m.film.weight.normal_(std=0.1)
+    tokens = torch.randn(4, 3, E + 1)
+    tokens[..., -1] = 1.0
+    x = torch.rand(4, 3, 32, 32)
+    torch.testing.assert_close(g(x, tokens, detach_tags_from=2), g(x, tokens))   # same values
+    g(x, tokens, detach_tags_from=2)[2:].mean().backward()                      # a loss on rows 2, 3 only
+    cond = [p.grad for n, p in g.named_parameters() if n.startswith("cond.")]
+    assert all(grad is None or grad.abs().max() == 0 for grad in cond)
+    assert g.mapping[0].weight.grad.abs().sum() > 0 and g.stem[1].weight.grad.abs().sum() > 0
+    g.zero_grad()
+    g(x, tokens, detach_tags_from=2)[:2].mean().backward()                      # rows before: as ever
+    assert g.cond.proj.weight.grad.abs().sum() > 0

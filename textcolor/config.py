@@ -115,6 +115,9 @@ class LossConfig:
     # image outside its region (hair or eyes): mean |G(P') - G(P)| there, G(P) held fixed
     locality_average: str = "regions"  # regions: each other region (skin, eyes, outfit, ...) counts
     # equally, so the irises are not outvoted by the background; pixels: one mean over all of them
+    locality_detach_tags: bool = False  # the locality term trains the generator, not the tag pooling:
+                              # otherwise it can be met by not hearing a colour tag in a long prompt
+                              # (attention weight -> 0), which a lone tag cannot do (stage 4, README)
 
 
 @dataclass

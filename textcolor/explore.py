@@ -121,6 +121,21 @@ def tag_attention(colorizer: "Colorizer", prompt: str) -> list[tuple[str, float]
     return [(name, float(a)) for (name, _), a in zip(items, shares.cpu())]
 
 
+def head_shares(colorizer: "Colorizer", prompt: str) -> "pd.DataFrame":
+    """One row per tag of `prompt`, one column per attention head (tags.heads): each head's share of
+    the prompt (a column's |shares| sum to 1). With several heads, one can give the hair tag most of
+    its share and another the eye tag, which a single head's shares cannot both do."""
+    import pandas as pd
+    from textcolor.tags import parse_prompt
+    _need_encoder(colorizer.encoder)
+    items = parse_prompt(prompt)
+    tokens = colorizer.encoder.embed_tokens([prompt]).to(colorizer.device)             # [1, T, E+1]
+    shares = colorizer.G.cond.head_attention(tokens)[0].T.float().cpu().numpy() if items else np.zeros((0, 1))
+    table = pd.DataFrame(shares, columns=[f"head_{h}" for h in range(shares.shape[1])])
+    table.insert(0, "tag", [name for name, _ in items])
+    return table
+
+
 def phrase_similarity(colorizer: "Colorizer", phrases: dict[str, str], tags: Sequence[str]) -> "pd.DataFrame":
     """For each free phrase (→ the colour tag it means): its nearest tag among `tags` and its cosine
     to the intended tag, once in the raw sentence-embedding space and once in the model's learned

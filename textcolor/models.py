@@ -248,11 +248,16 @@ class Generator(nn.Module):
             self.unfold = None
             self.head = nn.Conv2d(chs[0], 3, 3, 1, 1)
 
-    def forward(self, sketch: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
-        """sketch [B, 3, H, W] in [-1, 1], emb [B, E] or [B, T, E+1] -> colour [B, 3, H, W] in [-1, 1]."""
+    def forward(self, sketch: torch.Tensor, emb: torch.Tensor | None = None,
+                detach_tags_from: int | None = None) -> torch.Tensor:
+        """sketch [B, 3, H, W] in [-1, 1], emb [B, E] or [B, T, E+1] -> colour [B, 3, H, W] in [-1, 1].
+        Rows from `detach_tags_from` on get their conditioning detached: their losses train the
+        network, not the tag pooling and projection (the training's locality rows)."""
         if sketch.shape[-1] % self.multiple or sketch.shape[-2] % self.multiple:
             raise ValueError(f"input size {tuple(sketch.shape[-2:])} must be divisible by {self.multiple}")
         c = self.cond.vector(emb) if self.cond.proj is not None else None                # [B, k], once
+        if c is not None and detach_tags_from is not None:
+            c = torch.cat([c[:detach_tags_from], c[detach_tags_from:].detach()])
         x = self.stem(sketch if c is None else self.cond.tile(sketch, c))                # [B, C0, H/f, W/f]
         code = self.mapping(c) if self.mapping is not None else None                     # [B, film_hidden]
         skips = []

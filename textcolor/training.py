@@ -282,7 +282,8 @@ def train_step(m: Models, cfg: Config, sketch: torch.Tensor, image: torch.Tensor
         cond = m.G.cond(sketch, emb_own)[:, 3:].detach()    # [B, k, H, W] tag planes for D
     g_in = sketch if swap is None else torch.cat([sketch, sketch[swap.index]])
     with autocast():
-        fake_all = m.G(g_in, emb)                             # [B(+S), 3, H, W]; one G forward serves both phases
+        fake_all = m.G(g_in, emb, detach_tags_from=b if swap is not None and lc.locality_detach_tags else None)
+        # [B(+S), 3, H, W]; one G forward serves both phases
     fake = fake_all[:b]
 
     metrics: dict[str, torch.Tensor] = {}
