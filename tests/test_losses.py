@@ -112,3 +112,23 @@ def test_region_mean_l1_weighs_every_region_once():
     # the pixel mean would drown the iris in the background: 1 / 12 in sample 0
     assert losses.masked_l1(a, b, (labels != skip[:, None, None]) & (labels != 6)).item() == pytest.approx(1 / 24)
     assert losses.region_mean_l1(a, b, torch.full_like(labels, 6), skip, line=6).item() == 0.0
+
+
+def test_region_shift_hinge_value_gradient_and_empty_regions():
+    held = torch.zeros(3, 3, 4, 4)
+    moved = held.clone()
+    moved[0, 0, :2] = 0.3            # region 0 (top half): mean moves (0.3, 0, 0): 0.2 short of 0.5
+    moved[1] = 0.4                   # region 1 (all): mean moves 0.4·√3 ≈ 0.69 > 0.2: no loss
+    region = torch.zeros(3, 4, 4, dtype=torch.bool)
+    region[0, :2] = True
+    region[1] = True                 # sample 2: empty region, left out
+    moved.requires_grad_(True)
+    loss = losses.region_shift_hinge(moved, held, region, torch.tensor([0.5, 0.2, 9.0]))
+    assert loss.item() == pytest.approx(0.1)            # (0.2 + 0) / 2
+    loss.backward()
+    # only the short sample's region pixels get a gradient, pushing its mean further along (1, 0, 0)
+    g = moved.grad
+    assert g[1].abs().max() == 0 and g[2].abs().max() == 0 and g[0, :, 2:].abs().max() == 0
+    assert torch.allclose(g[0, 0, :2], torch.full((2, 4), -1 / 2 / 8)) and g[0, 1:].abs().max() == 0
+    empty = torch.zeros(1, 4, 4, dtype=torch.bool)
+    assert losses.region_shift_hinge(moved[:1], held[:1], empty, torch.tensor([1.0])).item() == 0.0

@@ -42,16 +42,17 @@ COLORS = {"hair": ["red_hair", "blue_hair", "green_hair"], "eyes": ["red_eyes", 
 
 def test_swap_color_tags_changes_one_colour_of_its_own_kind_and_is_seeded():
     prompts = ["1girl, red_hair, blue_eyes:1.2", "hatsune_miku", "", "solo, green hair", "crimson-haired girl"]
-    idx, new, kinds = swap_color_tags(prompts, torch.Generator().manual_seed(0), COLORS)
+    idx, new, kinds, moves = swap_color_tags(prompts, torch.Generator().manual_seed(0), COLORS)
     assert idx == [0, 3]                       # no colour tag, empty, reworded: left out
-    assert swap_color_tags(prompts, torch.Generator().manual_seed(0), COLORS) == (idx, new, kinds)
-    for i, prompt, kind in zip(idx, new, kinds):
+    assert swap_color_tags(prompts, torch.Generator().manual_seed(0), COLORS) == (idx, new, kinds, moves)
+    for i, prompt, kind, (was, now) in zip(idx, new, kinds, moves):
         before, after = parse_prompt(prompts[i]), parse_prompt(prompt)
         changed = [(x, y) for x, y in zip(before, after) if x != y]
         assert len(before) == len(after) and len(changed) == 1
         (old, w_old), (repl, w_new) = changed[0]
         assert w_old == w_new and repl in COLORS[kind]
         assert tag_text(old) in {tag_text(t) for t in COLORS[kind]} and tag_text(repl) != tag_text(old)
+        assert (tag_text(was), now) == (tag_text(old), repl) and was in COLORS[kind]
     gen, seen = torch.Generator().manual_seed(1), set()
     for _ in range(30):
         seen |= set(swap_color_tags(prompts[:1], gen, COLORS)[2])
@@ -100,6 +101,26 @@ def test_region_and_locality_terms_are_what_they_say(tiny_cfg):
         losses.masked_l1(fake_all[2:], fake, outside).item(), rel=1e-5)
     assert metrics["loss/l1_hair"].item() == pytest.approx(losses.masked_l1(fake, image, mask == HAIR).item(), rel=1e-5)
     assert metrics["loss/l1_eyes"].item() == pytest.approx(losses.masked_l1(fake, image, mask == EYES).item(), rel=1e-5)
+
+
+def test_shift_term_is_the_hinge_on_the_swapped_region(tiny_cfg):
+    import copy
+    cfg = replace(tiny_cfg, loss=replace(tiny_cfg.loss, lambda_locality=1.0, lambda_shift=1.0))
+    m = build(cfg, embed_dim=6, device=torch.device("cpu"))
+    sketch, image, emb, mask, swap = _locality_batch()
+    swap = replace(swap, shift=torch.tensor([0.7, 0.4]))
+    G = copy.deepcopy(m.G)
+    torch.manual_seed(0)
+    fake_all = G(torch.cat([sketch, sketch[swap.index]]), emb).detach()
+    metrics = train_step(m, cfg, sketch, image, emb, 0, mask=mask, swap=swap)
+    want = losses.region_shift_hinge(fake_all[2:], fake_all[:2], mask == swap.label[:, None, None], swap.shift)
+    assert want.item() > 0 and metrics["loss/shift"].item() == pytest.approx(want.item(), rel=1e-5)
+
+
+def test_color_distance_in_generator_units():
+    from textcolor.training import color_distance
+    assert color_distance((0, 0, 0), (255, 0, 0)) == pytest.approx(2.0)
+    assert color_distance((10, 20, 30), (10, 20, 30)) == 0.0
 
 
 def test_locality_term_teaches_a_swapped_tag_to_leave_the_rest_alone(tiny_cfg):

@@ -115,6 +115,8 @@ class LossConfig:
     # image outside its region (hair or eyes): mean |G(P') - G(P)| there, G(P) held fixed
     locality_average: str = "regions"  # regions: each other region (skin, eyes, outfit, ...) counts
     # equally, so the irises are not outvoted by the background; pixels: one mean over all of them
+    lambda_shift: float = 0.0  # × λ_l1: inside the swapped tag's region the mean colour must move at
+    shift_frac: float = 0.5   # least shift_frac × the distance of the two named colours (RGB, [-1, 1])
     locality_detach_tags: bool = False  # the locality term trains the generator, not the tag pooling:
                               # otherwise it can be met by not hearing a colour tag in a long prompt
                               # (attention weight -> 0), which a lone tag cannot do (stage 4, README)
@@ -234,7 +236,7 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("tags.short_prompt + tags.color_prompt must be at most 1")
     if cfg.loss.locality_average not in ("regions", "pixels"):
         raise ConfigError(f"loss.locality_average={cfg.loss.locality_average!r}: must be regions or pixels")
-    for name in ("lambda_hair", "lambda_eyes", "lambda_locality"):
+    for name in ("lambda_hair", "lambda_eyes", "lambda_locality", "lambda_shift", "shift_frac"):
         if not getattr(cfg.loss, name) >= 0.0:
             raise ConfigError(f"loss.{name} must be ≥ 0, got {getattr(cfg.loss, name)}")
     if not cfg.data.sketch_scale >= 1.0:

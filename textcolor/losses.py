@@ -82,6 +82,21 @@ def region_mean_l1(a: Tensor, b: Tensor, labels: Tensor, skip: Tensor, line: int
     return torch.stack(terms).mean() if terms else a.new_zeros(())
 
 
+def region_shift_hinge(moved: Tensor, held: Tensor, region: Tensor, least: Tensor) -> Tensor:
+    """mean over samples of max(0, least − ‖mean_region(moved) − mean_region(held)‖₂): a swapped
+    colour tag must move its region's mean colour at least `least` ([S], image units). Without it
+    the locality term is met by not hearing the tag at all. moved, held [S, C, H, W]; region
+    [S, H, W] bool; samples whose region is empty are left out."""
+    area = region.sum((1, 2))                                                       # [S]
+    keep = area > 0
+    if not keep.any():
+        return moved.new_zeros(())
+    w = region[:, None].to(moved.dtype)
+    mean = lambda x: (x * w).sum((2, 3)) / area.clamp_min(1)[:, None]  # noqa: E731  [S, C]
+    dist = (mean(moved) - mean(held)).pow(2).sum(1).add(1e-12).sqrt()               # [S]
+    return torch.relu(least - dist)[keep].mean()
+
+
 # --- gradient penalties ------------------------------------------------------------------------
 
 def grad_sq_norm(critic: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:

@@ -28,7 +28,7 @@ from textcolor.checkpoint import (CheckpointError, generator_parts, list_checkpo
 from textcolor.config import Config, from_dict, to_dict, to_yaml
 from textcolor.grid import labelled_grid, pil_to_chw, to_pil
 from textcolor.models import Generator, PatchDiscriminator, build_models
-from textcolor.synth import EYES, HAIR, LINE, load_colors
+from textcolor.synth import EYES, HAIR, LINE, hex_to_rgb, load_colors
 
 
 class TrainingError(RuntimeError):
@@ -232,15 +232,16 @@ def _d_step(m: Models, cfg: Config, sketch, image, fake, cond, step: int, world:
 
 
 def swap_color_tags(prompts: list[str], gen: torch.Generator, colors: dict[str, list[str]]
-                    ) -> tuple[list[int], list[str], list[str]]:
+                    ) -> tuple[list[int], list[str], list[str], list[tuple[str, str]]]:
     """Counterfactual prompts for the locality term. In each prompt that holds a colour tag of
     `colors` ({"hair": [red_hair, ...], "eyes": [...]}; written as the tag or spaced), one such tag
     drawn at random is replaced by another colour of the same kind. Returns the indices of the
-    prompts changed, their new text and the kind swapped in each ("hair" | "eyes"). Reworded
+    prompts changed, their new text, the kind swapped in each ("hair" | "eyes") and the (old, new)
+    colour tag of each, as `colors` spells them. Reworded
     colours ("crimson-haired girl") are not recognised and leave their prompt out."""
     from textcolor.tags import parse_prompt, tag_text, tags_to_prompt
     kind_of = {tag_text(t): (kind, t) for kind, tags in colors.items() for t in tags}
-    index, swapped, kinds = [], [], []
+    index, swapped, kinds, moves = [], [], [], []
     for i, prompt in enumerate(prompts):
         items = parse_prompt(prompt)
         spots = [j for j, (name, _) in enumerate(items) if tag_text(name) in kind_of]
@@ -249,20 +250,29 @@ def swap_color_tags(prompts: list[str], gen: torch.Generator, colors: dict[str, 
         j = spots[int(torch.randint(len(spots), (1,), generator=gen))]
         kind, tag = kind_of[tag_text(items[j][0])]
         others = [t for t in colors[kind] if t != tag]
-        items[j] = (others[int(torch.randint(len(others), (1,), generator=gen))], items[j][1])
+        new = others[int(torch.randint(len(others), (1,), generator=gen))]
+        items[j] = (new, items[j][1])
         index.append(i)
         swapped.append(tags_to_prompt(items))
         kinds.append(kind)
-    return index, swapped, kinds
+        moves.append((tag, new))
+    return index, swapped, kinds, moves
+
+
+def color_distance(a: Sequence[int], b: Sequence[int]) -> float:
+    """Euclidean distance of two 0-255 RGB colours in the generator's [-1, 1] units."""
+    return float(torch.dist(torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32)) / 127.5)
 
 
 @dataclass
 class Swap:
     """The locality term's counterfactual half of a batch: rows `index` of the batch again, their
     prompt with one colour tag swapped (embedded after the batch's own), and the mask label of
-    the region that colour belongs to (outside it, nothing may change)."""
+    the region that colour belongs to (outside it, nothing may change; inside, the mean colour
+    must move at least `shift`: loss.lambda_shift)."""
     index: torch.Tensor   # [S] long
     label: torch.Tensor   # [S] uint8 mask label (synth.HAIR | synth.EYES)
+    shift: torch.Tensor | None = None  # [S] least move of the region's mean colour, [-1, 1] RGB units
 
 
 def train_step(m: Models, cfg: Config, sketch: torch.Tensor, image: torch.Tensor, emb: torch.Tensor | None,
@@ -310,6 +320,10 @@ def train_step(m: Models, cfg: Config, sketch: torch.Tensor, image: torch.Tensor
                 loc = losses.masked_l1(moved, held, (rows != swap.label[:, None, None]) & (rows != LINE))
             recon = recon + lc.lambda_locality * loc
             metrics["loss/locality"] = loc.detach()
+            if lc.lambda_shift > 0 and swap.shift is not None:
+                shift = losses.region_shift_hinge(moved, held, rows == swap.label[:, None, None], swap.shift)
+                recon = recon + lc.lambda_shift * shift
+                metrics["loss/shift"] = shift.detach()
     loss_g = lc.lambda_adv * g_adv + lc.lambda_l1 * recon
     m.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
@@ -597,8 +611,9 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
         from textcolor.paraphrase import load_paraphrases
         paraphrases = load_paraphrases()
     color_kinds = {kind: sorted(tags) for kind, tags in load_colors().items()}  # the locality term's swaps
+    color_rgb = {tag: hex_to_rgb(h) for table in load_colors().values() for tag, h in table.items()}
     label_of = {"hair": HAIR, "eyes": EYES}
-    uses_masks = max(cfg.loss.lambda_hair, cfg.loss.lambda_eyes, cfg.loss.lambda_locality) > 0
+    uses_masks = max(cfg.loss.lambda_hair, cfg.loss.lambda_eyes, cfg.loss.lambda_locality, cfg.loss.lambda_shift) > 0
     if state is not None:
         load_state(m, state)
         tagdrop.set_state(state["rng"]["tagdrop"])
@@ -660,12 +675,14 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
                                        cfg.tags.paraphrase, paraphrases)
                 mask = batch["mask"].to(device) if uses_masks and "mask" in batch else None
                 swap = None
-                if mask is not None and cfg.loss.lambda_locality > 0 and encoder is not None:
-                    index, swapped, kinds = swap_color_tags(prompts, tagdrop, color_kinds)
+                if mask is not None and max(cfg.loss.lambda_locality, cfg.loss.lambda_shift) > 0 and encoder is not None:
+                    index, swapped, kinds, moves = swap_color_tags(prompts, tagdrop, color_kinds)
                     if index:
                         prompts = prompts + swapped
+                        shift = [cfg.loss.shift_frac * color_distance(color_rgb[a], color_rgb[b]) for a, b in moves]
                         swap = Swap(torch.tensor(index, device=device),
-                                    torch.tensor([label_of[k] for k in kinds], dtype=torch.uint8, device=device))
+                                    torch.tensor([label_of[k] for k in kinds], dtype=torch.uint8, device=device),
+                                    torch.tensor(shift, device=device))
                 emb = embed(encoder, prompts, cfg.tags.pool, device)
                 log_now = (step + 1) % cfg.train.log_every == 0
                 metrics = train_step(m, cfg, sketch, image, emb, step, dd.world, autocast, want_norms=log_now,
