@@ -119,7 +119,7 @@ class LossConfig:
     shift_frac: float = 0.5   # least shift_frac × the distance of the two named colours (RGB, [-1, 1])
     locality_detach_tags: bool = False  # the locality term trains the generator, not the tag pooling:
                               # otherwise it can be met by not hearing a colour tag in a long prompt
-                              # (attention weight -> 0), which a lone tag cannot do (stage 4, README)
+                              # (attention weight -> 0), which a lone tag cannot do (README, "Several heads")
 
 
 @dataclass
