@@ -109,16 +109,11 @@ def learned_vectors(colorizer: "Colorizer", tags: Iterable[str], relative_to_nul
 
 
 def tag_attention(colorizer: "Colorizer", prompt: str) -> list[tuple[str, float]]:
-    """[(tag, share)] of one prompt: how much of the pooled conditioning each tag supplies. With
-    attention pooling the shares are learned (Σ|share| = 1); with mean pooling they are w/Σ|w|."""
-    from textcolor.tags import parse_prompt
-    _need_encoder(colorizer.encoder)
-    items = parse_prompt(prompt)
-    if not items:
-        return []
-    tokens = colorizer.encoder.embed_tokens([prompt]).to(colorizer.device)             # [1, T, E+1]
-    shares = colorizer.G.cond.attention(tokens)[0]
-    return [(name, float(a)) for (name, _), a in zip(items, shares.cpu())]
+    """[(tag, share)] of one prompt: how much of the pooled conditioning each tag supplies (the
+    first head of `head_shares`). With attention pooling the shares are learned (Σ|share| = 1);
+    with mean pooling they are w/Σ|w|."""
+    table = head_shares(colorizer, prompt)
+    return [(name, float(a)) for name, a in zip(table.tag, table.head_0)]
 
 
 def head_shares(colorizer: "Colorizer", prompt: str) -> "pd.DataFrame":

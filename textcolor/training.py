@@ -610,8 +610,9 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     if cfg.tags.paraphrase > 0 or cfg.tags.color_prompt > 0:
         from textcolor.paraphrase import load_paraphrases
         paraphrases = load_paraphrases()
-    color_kinds = {kind: sorted(tags) for kind, tags in load_colors().items()}  # the locality term's swaps
-    color_rgb = {tag: hex_to_rgb(h) for table in load_colors().values() for tag, h in table.items()}
+    colors = load_colors()
+    color_kinds = {kind: sorted(tags) for kind, tags in colors.items()}  # the locality term's swaps
+    color_rgb = {tag: hex_to_rgb(h) for table in colors.values() for tag, h in table.items()}
     label_of = {"hair": HAIR, "eyes": EYES}
     uses_masks = max(cfg.loss.lambda_hair, cfg.loss.lambda_eyes, cfg.loss.lambda_locality, cfg.loss.lambda_shift) > 0
     if state is not None:
@@ -679,10 +680,11 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
                     index, swapped, kinds, moves = swap_color_tags(prompts, tagdrop, color_kinds)
                     if index:
                         prompts = prompts + swapped
-                        shift = [cfg.loss.shift_frac * color_distance(color_rgb[a], color_rgb[b]) for a, b in moves]
+                        shift = torch.tensor([cfg.loss.shift_frac * color_distance(color_rgb[a], color_rgb[b])
+                                              for a, b in moves], device=device) if cfg.loss.lambda_shift > 0 else None
                         swap = Swap(torch.tensor(index, device=device),
                                     torch.tensor([label_of[k] for k in kinds], dtype=torch.uint8, device=device),
-                                    torch.tensor(shift, device=device))
+                                    shift)
                 emb = embed(encoder, prompts, cfg.tags.pool, device)
                 log_now = (step + 1) % cfg.train.log_every == 0
                 metrics = train_step(m, cfg, sketch, image, emb, step, dd.world, autocast, want_norms=log_now,
