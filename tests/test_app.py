@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from textcolor import synth
+from textcolor import synth, vocab
 from textcolor.app import MAX_PROMPT_CHARS, MAX_PROMPTS, colorize_request, split_prompts
 from textcolor.imageio import MAX_PIXELS
 from textcolor.xdog import sketch_array
@@ -289,7 +289,7 @@ def test_browser_end_to_end(server, sample, sketch_png, tmp_path):
     assert "Traceback" not in log_path.read_text()
     assert outside == [], f"the page reached outside localhost: {outside}"
     assert [r.shape for r in results] == [(SIZE, SIZE, 3)] * 2
-    hair = sample.mask == synth.HAIR
+    hair = sample.mask == vocab.HAIR
     assert hair.sum() > 100
     light, dark = (float(luma(r)[hair].mean()) for r in results)
     print(f"hair luma: {HIBIKI} {light:.1f}, {AKATSUKI} {dark:.1f}")

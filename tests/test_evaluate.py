@@ -42,8 +42,8 @@ def test_hair_misses_name_the_wanted_and_the_read_colour():
 
 
 def test_cases_cover_every_colour_at_n12():
-    from textcolor import synth
-    colors = synth.load_colors()
+    from textcolor import vocab
+    colors = vocab.load_colors()
     cases, _ = evaluate.build_cases(12, 64)
     prompts = {kind: {c.prompt for c in cases if c.kind == kind} for kind in {c.kind for c in cases}}
     assert set(colors["hair"]) == prompts["lone_attribute"]
@@ -60,10 +60,10 @@ def test_cases_cover_every_colour_at_n12():
 
 
 def test_phrases_never_occur_in_training_tags():
-    from textcolor import synth
+    from textcolor import synth, vocab
     seen = {t for i in range(300) for t in synth.render(i, 32).tags}
     assert not seen & set(evaluate.PHRASES)
-    assert set(evaluate.PHRASES.values()) <= set(synth.load_colors()["hair"])
+    assert set(evaluate.PHRASES.values()) <= set(vocab.load_colors()["hair"])
 
 
 def test_cli_json_has_every_key(tiny_checkpoint, tmp_path, capsys):

@@ -51,7 +51,7 @@ def sketch():
 # --- vocabulary ----------------------------------------------------------------------------------
 
 def test_vocabulary_categories():
-    from textcolor.synth import load_colors, load_roster
+    from textcolor.vocab import load_colors, load_roster
     vocab = explore.vocabulary()
     assert list(vocab.columns) == ["tag", "category"]
     assert vocab["tag"].is_unique

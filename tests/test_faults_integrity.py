@@ -23,7 +23,7 @@ from PIL import Image
 
 import infer
 import train as train_cli
-from textcolor import prepare, synth
+from textcolor import prepare, synthfolder
 from textcolor import sketch as sketch_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +74,7 @@ def snapshot(root: Path) -> dict[str, tuple]:
 
 def make_dataset(root: Path) -> Path:
     """A synth folder plus what real folders hold: a JPEG in a subfolder, a broken image, notes."""
-    code, _, err = run(synth.main, "--out", root, "--n", "6", "--size", "40")
+    code, _, err = run(synthfolder.main, "--out", root, "--n", "6", "--size", "40")
     assert code == 0, err
     (root / "extra").mkdir()
     img = Image.open(root / "00001.png")
@@ -93,10 +93,10 @@ def test_no_command_modifies_or_deletes_source_files(tmp_path, checkpoint):
     before = snapshot(src)
     results = {}
 
-    results["synth into a new folder"] = run(synth.main, "--out", tmp_path / "synth2", "--n", "2", "--size", "32")
+    results["synth into a new folder"] = run(synthfolder.main, "--out", tmp_path / "synth2", "--n", "2", "--size", "32")
     assert results["synth into a new folder"][0] == 0
     # re-rendering over the source would replace and remove files: refused (foreign files there)
-    code, _, err = run(synth.main, "--out", src, "--n", "2", "--size", "32")
+    code, _, err = run(synthfolder.main, "--out", src, "--n", "2", "--size", "32")
     assert code == 2 and one_line_error(err), err
 
     code, out, err = run(prepare.main, "--folder", src, "--out", tmp_path / "cache", "--size", "32")
@@ -200,7 +200,7 @@ def test_output_under_a_regular_file_is_a_one_line_error(tmp_path, image, checkp
         "infer, grid": (infer.main, ["--sketch", image, "--checkpoint", checkpoint, "--out", tmp_path / "ok.png",
                                      "--grid", blocker / "g.png"]),
         "prepare": (prepare.main, ["--folder", image.parent, "--out", blocker / "cache", "--size", "32"]),
-        "synth": (synth.main, ["--out", blocker / "synth", "--n", "1", "--size", "32"]),
+        "synth": (synthfolder.main, ["--out", blocker / "synth", "--n", "1", "--size", "32"]),
         "train": (train_cli.main, ["--config", ROOT / "configs/demo.yaml", "--out", blocker / "run", *TINY,
                                    "data.synth_n=8"]),
     }

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from skimage.color import rgb2lab
 
-from textcolor import synth
+from textcolor import synth, vocab
 from textcolor.colorize import DEFAULT_MODEL, Colorizer
 from textcolor.xdog import sketch_array
 
@@ -20,7 +20,7 @@ def shipped():
 @pytest.mark.parametrize("seed", [3_000_000_000 + i for i in range(4)])
 def test_hibiki_hair_is_lighter_than_akatsuki(shipped, seed):
     s = synth.render(seed, shipped.size, character=PAIR[0], monochrome=False)
-    hair = s.mask == synth.HAIR
+    hair = s.mask == vocab.HAIR
     sketch = sketch_array(s.image)
     light, dark = (np.asarray(shipped(sketch, tag), np.float64)[hair].mean() for tag in PAIR)
     assert light > dark + 60
@@ -51,7 +51,7 @@ def test_the_pair_is_told_apart_on_a_sketch_twice_the_working_size(shipped):
     diffs = []
     for seed in range(3_000_000_000, 3_000_000_004):
         s = synth.render(seed, 2 * shipped.size, character=PAIR[0], monochrome=False)
-        hair = s.mask == synth.HAIR
+        hair = s.mask == vocab.HAIR
         sketch = sketch_array(s.image)
         light, dark = (np.asarray(shipped(sketch, tag), np.float64)[hair].mean() for tag in PAIR)
         diffs.append(light - dark)
@@ -65,7 +65,7 @@ def test_a_1024_px_sketch_keeps_crisp_lines_and_follows_the_tag(shipped):
     sketch = sketch_array(s.image)
     light, dark = (np.asarray(shipped(sketch, tag), np.float64) for tag in PAIR)
     assert light.shape == (1024, 1024, 3)
-    hair, ink = s.mask == synth.HAIR, sketch < 128
+    hair, ink = s.mask == vocab.HAIR, sketch < 128
     assert light[hair].mean() > dark[hair].mean() + 60
     assert light[ink].max() < 40 and dark[ink].max() < 40                  # lines stay black
 
@@ -79,7 +79,7 @@ def test_colour_words_steer_the_hair(shipped):
     cannot tell: the hair lands on the hue asked for. (Not yet reliable, so not tested here: eye
     colour, combo_accuracy 15%, and phrases held out of training, phrase_accuracy 42%; README.)"""
     s = synth.render(3_000_000_020, 256, character="original", hair_color="white_hair", monochrome=False)
-    sketch, hair = sketch_array(s.image), s.mask == synth.HAIR
+    sketch, hair = sketch_array(s.image), s.mask == vocab.HAIR
     red = lab_of(shipped(sketch, "red_hair"), hair)
     blue = lab_of(shipped(sketch, "blue_hair"), hair)
     assert red[1] > 20 and blue[2] < -15                                    # a* red, b* blue

@@ -11,9 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from textcolor import synth
-from textcolor.synth import (ACCESSORY_TAGS, BACKGROUND, EYES, HAIR, LINE, MASK_LABELS, SHADE, SynthDataset,
-                             _lab, hex_to_rgb, load_colors, load_roster, main, render)
+from textcolor import vocab
+from textcolor.data import SynthDataset, working_labels
+from textcolor.synth import SHADE, render
+from textcolor.synthfolder import main
+from textcolor.vocab import (ACCESSORY_TAGS, BACKGROUND, EYES, HAIR, LINE, MASK_LABELS, _lab, hex_to_rgb, load_colors,
+                             load_roster)
 from textcolor.xdog import sketch_array
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,7 +151,7 @@ def test_dataset_items():
     ds = SynthDataset(n=4, size=32, seed=5, flip=True)
     assert len(ds) == 4
     item = ds[1]
-    assert set(item) == {"sketch", "image", "tags", "mask"}
+    assert set(item) == {"sketch", "image", "tags", "bad", "mask"} and item["bad"] == ""  # the one sample layout of data.py
     assert item["mask"].dtype == torch.uint8 and torch.equal(item["mask"], torch.from_numpy(render(6, 32).mask))
     for key in ("sketch", "image"):
         x = item[key]
@@ -263,10 +266,10 @@ def test_large_drawings_are_brought_down_by_the_inference_operator():
     from textcolor.config import XDoGConfig
     big, small = render(9, 96), render(9, 32)
     img = torch.from_numpy(big.image).permute(2, 0, 1)[None].float() / 255
-    ink = torch.from_numpy(big.mask == synth.LINE)[None, None].float()
+    ink = torch.from_numpy(big.mask == vocab.LINE)[None, None].float()
     sketch = make_sketch(img, ink, 32, "ink", 0.0, XDoGConfig(), np.random.default_rng(0))[0, 0]
     lines = sketch == 0
-    near_ink = torch.from_numpy(small.mask == synth.LINE)
+    near_ink = torch.from_numpy(small.mask == vocab.LINE)
     near_ink = torch.nn.functional.max_pool2d(near_ink[None, None].float(), 3, 1, 1)[0, 0] > 0
     assert lines.any() and (lines & near_ink).sum() / lines.sum() > 0.95
 
@@ -276,13 +279,12 @@ def test_detail_adds_sheen_and_strands_from_its_own_stream():
     assert plain.tags == rich.tags and plain.character == rich.character
     differs = (plain.image != rich.image).any(-1)
     assert 0 < differs.mean() < 0.1                                # a few strands and a band
-    assert set(np.unique(plain.mask[differs])) <= {synth.HAIR, synth.LINE}   # all inside the hair
-    geometry = lambda s: (s.mask == synth.BACKGROUND)                # noqa: E731
+    assert set(np.unique(plain.mask[differs])) <= {vocab.HAIR, vocab.LINE}   # all inside the hair
+    geometry = lambda s: (s.mask == vocab.BACKGROUND)                # noqa: E731
     assert (geometry(plain) == geometry(rich)).all()
 
 
 def test_working_labels_sample_the_render_at_the_working_size():
-    from textcolor.synth import EYES, HAIR, working_labels
     big = render(3, 96)
     small = working_labels(big.mask, 32)
     assert small.shape == (32, 32) and small.dtype == torch.uint8

@@ -10,7 +10,7 @@ import torch
 
 from textcolor import losses
 from textcolor.checkpoint import CheckpointError, load_checkpoint
-from textcolor.synth import EYES, HAIR, LINE
+from textcolor.vocab import EYES, HAIR, LINE
 from textcolor.tags import parse_prompt, tag_text
 from textcolor.training import Swap, TrainingError, build, swap_color_tags, train, train_step
 

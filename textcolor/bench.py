@@ -581,7 +581,9 @@ def bench_data(opts: Options, consumption: float | None) -> dict:
     from textcolor import prepare
     from textcolor.config import load_config
     from textcolor.data import CacheDataset
-    from textcolor.synth import SynthDataset, render, write_folder
+    from textcolor.data import SynthDataset
+    from textcolor.synth import render
+    from textcolor.synthfolder import write_folder
     from textcolor.xdog import xdog_rgb
 
     cfg = load_config(opts.base_config, opts.overrides)

@@ -24,13 +24,17 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from textcolor.config import XDoGConfig
+from textcolor.sketchstyle import LINE_STYLES, area_resize, draw_size, make_sketch
+from textcolor.synth import render, sample_rng
 from textcolor.imageio import MAX_PIXELS, BadImageError, is_image_name, open_rgb, probe
 from textcolor.tags import parse_tag_file, tag_text, tags_to_prompt
+from textcolor.vocab import LINE
 from textcolor.xdog import xdog_rgb
 
 if TYPE_CHECKING:
@@ -355,12 +359,78 @@ class CacheDataset(_LazyDataset):
         return _sample(_to_unit(img), _to_unit(sketch), str(self.prompts[j]), bad)
 
 
+# ---------------------------------------------------------------- the bundled synthetic data
+
+class SynthDataset(torch.utils.data.Dataset):
+    """Sample i is render(seed + i) brought to `size`. An item is an index, or (index, aug_seed):
+    aug_seed drives the random horizontal flip (when flip=True); a plain index is never flipped.
+
+    With sketch_scale > 1 the character is drawn at a size between `size` and size·sketch_scale
+    and its sketch made in one of `line_styles` there, then brought to `size` by the operator
+    inference uses (textcolor.sketchstyle). Draw size and style are fixed per sample."""
+
+    def __init__(self, n: int, size: int, seed: int = 0, mono_frac: float = 0.1,
+                 xdog: XDoGConfig | None = None, flip: bool = False, alt_style_frac: float = 0.2,
+                 costume_frac: float = 0.0, detail: float = 0.0, sketch_scale: float = 1.0,
+                 line_styles: tuple[str, ...] = ("xdog",), line_jitter: float = 0.0, cache: bool = False):
+        bad = [s for s in line_styles if s not in LINE_STYLES]
+        if bad or not line_styles:
+            raise ValueError(f"line styles {list(line_styles)}: valid are {', '.join(LINE_STYLES)}")
+        self.n, self.size, self.seed, self.mono_frac = n, size, seed, mono_frac
+        self.xdog, self.flip = xdog or XDoGConfig(), flip
+        self.looks = {"alt_style_frac": alt_style_frac, "costume_frac": costume_frac, "detail": detail}
+        self.sketch_scale, self.line_styles, self.line_jitter = sketch_scale, tuple(line_styles), line_jitter
+        # Drawing at up to 3× the working size costs ~50 ms a sample; later epochs reuse it
+        # (uint8, ~260 kB a sample at 256 px, held by each loader worker)
+        self.cache: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]] | None = {} if cache else None
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, item: int | tuple[int, int]) -> dict:
+        index, aug_seed = item if isinstance(item, tuple) else (item, None)
+        if not -self.n <= index < self.n:
+            raise IndexError(f"index {index} out of range for {self.n} samples")
+        index %= self.n
+        if self.cache is not None and index in self.cache:
+            image8, sketch8, labels, tags = self.cache[index]
+            image01, sketch01 = image8.float() / 255, sketch8.float()
+        else:
+            seed = self.seed + index
+            rng = sample_rng(seed)  # draw size, line style, jitter: fixed per sample
+            px = draw_size(self.size, self.sketch_scale, rng)
+            style = self.line_styles[int(rng.integers(len(self.line_styles)))]
+            s = render(seed, px, mono_frac=self.mono_frac, **self.looks)
+            big = torch.from_numpy(s.image).permute(2, 0, 1)[None].float().div_(255.0)   # [1, 3, S, S]
+            ink = torch.from_numpy(s.mask == LINE)[None, None].float()                  # [1, 1, S, S]
+            sketch01 = make_sketch(big, ink, self.size, style, self.line_jitter, self.xdog, rng)[0]
+            image01 = area_resize(big, self.size)[0]
+            labels = working_labels(s.mask, self.size)
+            tags = ", ".join(s.tags)
+            if self.cache is not None:
+                image8 = (image01 * 255).round().to(torch.uint8)
+                self.cache[index] = (image8, sketch01.round().to(torch.uint8), labels, tags)
+                image01, sketch01 = image8.float() / 255, sketch01.round()  # same values as a hit
+        if self.flip and aug_seed is not None and np.random.default_rng(aug_seed).random() < 0.5:
+            image01, sketch01, labels = image01.flip(-1), sketch01.flip(-1), labels.flip(-1)
+        return {**_sample(image01, sketch01, tags, bad=""), "mask": labels}
+
+
+def working_labels(mask: np.ndarray, size: int) -> torch.Tensor:
+    """A render's label map [S, S] -> [size, size] uint8 by nearest sampling (torch's "nearest":
+    the label at each working pixel's top-left source pixel). Region losses need labels, not
+    mixtures; a label is at most one source pixel off, below a line's width."""
+    labels = torch.from_numpy(np.ascontiguousarray(mask))
+    if labels.shape[-1] == size and labels.shape[-2] == size:
+        return labels.clone()
+    return F.interpolate(labels[None, None].float(), size=(size, size), mode="nearest")[0, 0].to(torch.uint8)
+
+
 def build_dataset(cfg: "Config", train: bool) -> Dataset:
     """The training (train=True) or validation dataset that cfg.data describes. Synth validation
     uses held-out render seeds; real sources validate on the same images with centre crops."""
     d = cfg.data
     if d.source == "synth":
-        from textcolor.synth import SynthDataset  # lazily: rendering code is only needed here
         looks = dict(mono_frac=d.mono_frac, alt_style_frac=d.alt_style_frac, costume_frac=d.costume_frac,
                      xdog=cfg.xdog, detail=d.detail, sketch_scale=d.sketch_scale,
                      line_styles=tuple(d.line_styles), line_jitter=d.line_jitter)

@@ -50,7 +50,7 @@ from skimage.color import rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
-from textcolor import synth
+from textcolor import synth, vocab
 from textcolor.xdog import sketch_array
 
 EVAL_SEED = 2_000_000_000  # training renders seeds from 0, validation from 1e9: disjoint
@@ -73,7 +73,7 @@ KEYS = ("l1", "psnr", "ssim",
         "hair_delta", "outside_delta", "background_chroma", "background_lightness")
 
 
-HAIR, EYES, BACKGROUND, LINE = synth.HAIR, synth.EYES, synth.BACKGROUND, synth.LINE
+HAIR, EYES, BACKGROUND, LINE = vocab.HAIR, vocab.EYES, vocab.BACKGROUND, vocab.LINE
 WHITE = 245  # a pixel with every channel at least this is white (an eye's catch-light)
 EYE_MIN_CHROMA = 4.0  # greyer eyes have no eye colour (the palest ground-truth iris at 64 px: 8)
 
@@ -156,9 +156,9 @@ def prototype_names(kind: str) -> list[str]:
     """What each prototype of a kind stands for, in build_cases' order: "roster", "colors" (hair
     colour tags), "eyes" (eye colour tags), "pair" / "pair_2x"."""
     if kind == "roster":
-        return [c.tag for c in synth.load_roster()]
+        return [c.tag for c in vocab.load_roster()]
     if kind in ("colors", "eyes"):
-        return list(synth.load_colors()["hair" if kind == "colors" else "eyes"])
+        return list(vocab.load_colors()["hair" if kind == "colors" else "eyes"])
     return list(PAIR)
 
 
@@ -208,7 +208,7 @@ def build_cases(n: int, size: int) -> tuple[list[Case], dict[str, np.ndarray]]:
     return cases, protos
 
 
-OUTSIDE_LABELS = (synth.SKIN, synth.EYES, synth.OUTFIT, synth.ACCESSORY)  # outside_delta's regions
+OUTSIDE_LABELS = (vocab.SKIN, vocab.EYES, vocab.OUTFIT, vocab.ACCESSORY)  # outside_delta's regions
 ACCURACIES = ("tag", "swap", "pair", "pair_2x", "attribute", "lone_attribute", "phrase", "eye", "combo")
 # the hair prototype set of each kind (eyes are always classified against protos["eyes"])
 PROTOTYPES = {"tag": "roster", "swap": "roster", "pair": "pair", "pair_2x": "pair_2x", "attribute": "colors",
@@ -236,7 +236,7 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
                     deltas.append(delta_e(out, ref, region))
             for label in OUTSIDE_LABELS:
                 if (mask == label).any():
-                    by_region.setdefault(synth.MASK_LABELS[label], []).append(delta_e(out, ref, mask == label))
+                    by_region.setdefault(vocab.MASK_LABELS[label], []).append(delta_e(out, ref, mask == label))
             continue
         if case.kind == "tag":
             target = case.sample.image
@@ -317,7 +317,7 @@ def oracle_outputs(cases: list[Case], size: int) -> list[np.ndarray]:
         if c.kind == "monochrome":
             outs.append(synth.render(s.seed, size, character=s.character, monochrome=True).image)
         elif c.kind == "swap":  # the sketch's own character, in the other character's hair colour
-            hair = synth.load_roster()[c.want].hair_color
+            hair = vocab.load_roster()[c.want].hair_color
             outs.append(synth.render(s.seed, size, character=s.character, hair_color=hair, monochrome=False).image)
         elif c.kind in ("pair", "pair_2x"):
             outs.append(synth.render(s.seed, s.image.shape[0], character=PAIR[c.want], monochrome=False).image)

@@ -48,7 +48,7 @@ def vocabulary() -> "pd.DataFrame":
     accessories, series ...). Each tag appears once, in that order."""
     import pandas as pd
 
-    from textcolor.synth import ACCESSORY_TAGS, MONO_TAGS, STYLE_TAGS, load_colors, load_roster
+    from textcolor.vocab import ACCESSORY_TAGS, MONO_TAGS, STYLE_TAGS, load_colors, load_roster
 
     roster, colors = load_roster(), load_colors()
     groups: list[tuple[str, Iterable[str]]] = [

@@ -13,45 +13,22 @@ Randomness comes from separate streams keyed by (seed, stream): geometry (pose, 
 jitter) never reads the identity stream, so `render(s, character=A)` and `render(s, character=B)`
 differ only in colours, hair style and accessory.
 
-CLI: python -m textcolor.synth --out DIR --n N --seed S --size PX [--mono-frac F]
+Pure drawing: the vocabulary lives in textcolor.vocab, the training dataset in textcolor.data
+(SynthDataset), the folder writer in textcolor.synthfolder (CLI: python -m textcolor.synth --out DIR).
 """
 from __future__ import annotations
 
-import argparse
-import csv
 import math
-import re
 import sys
 import zlib
-from dataclasses import dataclass, fields
-from functools import lru_cache
-from pathlib import Path
-from typing import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw
-from tqdm import tqdm
 
-from textcolor import TAGS_DIR
-from textcolor.config import XDoGConfig
-from textcolor.xdog import xdog_rgb
-
-HAIR_STYLES = ("long", "twintails", "short", "ponytail", "bob")
-STYLE_TAGS = {"long": "long_hair", "twintails": "twintails", "short": "short_hair",
-              "ponytail": "ponytail", "bob": "bob_cut"}
-ACCESSORIES = ("flat_cap", "beret", "witch_hat", "mob_cap", "hair_bow", "hairclip", "hairband", "none")
-ACCESSORY_TAGS = {"flat_cap": ["hat", "flat_cap"], "beret": ["hat", "beret"],
-                  "witch_hat": ["hat", "witch_hat"], "mob_cap": ["hat", "mob_cap"],
-                  "hair_bow": ["hair_bow"], "hairclip": ["hairclip"], "hairband": ["hairband"],
-                  "none": []}
-MONO_TAGS = ("monochrome", "greyscale")
-
-# Mask labels. LINE marks pixels touched by black ink (outlines, pupils, lashes): without it,
-# the mean colour inside the hair label would be dragged towards black by the outlines.
-BACKGROUND, SKIN, HAIR, EYES, OUTFIT, ACCESSORY, LINE = range(7)
-MASK_LABELS = ("background", "skin", "hair", "eyes", "outfit", "accessory", "line")
+from textcolor.vocab import (ACCESSORIES, ACCESSORY, ACCESSORY_TAGS, EYES, HAIR, HAIR_STYLES, LINE, MONO_TAGS,
+                             OUTFIT, SKIN, STYLE_TAGS, Character, default_colors, default_roster, hex_to_rgb,
+                             resolve_color, rgb_to_hex)
 
 # Cel shade = colour × SHADE: a fixed luma *ratio*, so the shade edge gets the same XDoG response
 # on white hair as on navy hair.
@@ -68,25 +45,7 @@ ORIGINAL_OUTFITS = (("#f4f4f8", "#27306a"), ("#27306a", "#f4f4f8"), ("#38363f", 
 ORIGINAL_ACCESSORY_COLORS = ("#34343e", "#d8363e", "#f6f6f6", "#3a62c4", "#e8609a", "#f2c84a")
 ORIGINAL_COLOR_JITTER = 8.0  # ± RGB levels, so originals of one colour tag are not all identical
 
-_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
 # ---------------------------------------------------------------- roster and colour tags
-
-@dataclass(frozen=True)
-class Character:
-    tag: str
-    series: str
-    hair_color: str
-    hair_tag: str
-    hair_style: str
-    eye_color: str
-    eye_tag: str
-    outfit_color: str
-    outfit_accent: str
-    accessory: str
-    accessory_color: str
-
 
 @dataclass
 class Sample:
@@ -100,81 +59,6 @@ class Sample:
     seed: int
 
 
-def load_roster(path: str | Path | None = None) -> list[Character]:
-    """The named characters of tags/characters.csv (or another CSV with the same columns)."""
-    path = Path(path) if path is not None else TAGS_DIR / "characters.csv"
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    names = [f.name for f in fields(Character)]
-    out = []
-    for i, row in enumerate(rows, start=2):
-        missing = [n for n in names if not row.get(n)]
-        if missing:
-            raise ValueError(f"{path}:{i}: missing {', '.join(missing)}")
-        c = Character(**{n: row[n].strip() for n in names})
-        bad = [v for v in (c.hair_color, c.eye_color, c.outfit_color, c.outfit_accent,
-                           c.accessory_color) if not _HEX.match(v)]
-        if bad or c.hair_style not in HAIR_STYLES or c.accessory not in ACCESSORIES:
-            raise ValueError(f"{path}:{i}: bad colour, hair_style or accessory in {c.tag}")
-        out.append(c)
-    return out
-
-
-def load_colors(path: str | Path | None = None) -> dict[str, dict[str, str]]:
-    """Colour tags for original characters: {"hair": {tag: hex}, "eyes": {tag: hex}}."""
-    path = Path(path) if path is not None else TAGS_DIR / "colors.csv"
-    table: dict[str, dict[str, str]] = {"hair": {}, "eyes": {}}
-    with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            table[row["kind"]][row["tag"]] = row["hex"]
-    return table
-
-
-@lru_cache(maxsize=None)
-def _default_roster() -> tuple[Character, ...]:
-    return tuple(load_roster())
-
-
-@lru_cache(maxsize=None)
-def _default_colors() -> dict[str, dict[str, str]]:
-    return load_colors()
-
-
-def hex_to_rgb(h: str) -> tuple[int, int, int]:
-    return int(h[1:3], 16), int(h[3:5], 16), int(h[5:7], 16)
-
-
-def rgb_to_hex(rgb) -> str:
-    return "#" + "".join(f"{int(v):02x}" for v in rgb)
-
-
-def _lab(rgb) -> np.ndarray:
-    """sRGB 0..255 → CIELAB (D65), for naming an arbitrary colour by its nearest colour tag."""
-    c = np.asarray(rgb, dtype=np.float64) / 255.0
-    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
-    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
-    xyz = m @ c / np.array([0.95047, 1.0, 1.08883])
-    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
-    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
-
-
-def nearest_color_tag(hex_color: str, kind: str) -> str:
-    """The colour tag ("red_hair", "blue_eyes" ...) closest in CIELAB to hex_color."""
-    table = _default_colors()[kind]
-    lab = _lab(hex_to_rgb(hex_color))
-    return min(table, key=lambda t: float(np.linalg.norm(_lab(hex_to_rgb(table[t])) - lab)))
-
-
-def _resolve_color(value: str, kind: str) -> tuple[str, str]:
-    """A hex colour or a colour tag → (hex, colour tag)."""
-    table = _default_colors()[kind]
-    if value in table:
-        return table[value], value
-    if _HEX.match(value):
-        return value.lower(), nearest_color_tag(value, kind)
-    raise ValueError(f"{kind} colour {value!r} is neither #rrggbb nor one of: {', '.join(table)}")
-
-
 # ---------------------------------------------------------------- random streams
 
 GEOMETRY, IDENTITY, TAGGING, MONO, COSTUME, DETAIL = range(6)
@@ -184,6 +68,12 @@ def _stream(seed: int, stream: int, *key: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream, *key])
 
 
+def sample_rng(seed: int) -> np.random.Generator:
+    """The stream a training sample draws its draw size, line style and line jitter from (fixed per
+    seed, apart from every stream the drawing reads)."""
+    return _stream(seed, DETAIL, 2)
+
+
 def _shape_rng(seed: int, name: str) -> np.random.Generator:
     """Jitter for one named shape: which other shapes a style draws never shifts its numbers."""
     return _stream(seed, GEOMETRY, zlib.crc32(name.encode()))
@@ -191,34 +81,19 @@ def _shape_rng(seed: int, name: str) -> np.random.Generator:
 
 # ---------------------------------------------------------------- identity
 
-@dataclass
-class _Identity:
-    character: str
-    hair_color: str
-    hair_tag: str
-    hair_style: str
-    eye_color: str
-    eye_tag: str
-    outfit_color: str
-    outfit_accent: str
-    accessory: str
-    accessory_color: str
-    series: str  # "" for originals
-
-
 def _jitter_hex(h: str, d: np.ndarray) -> str:
     return rgb_to_hex(np.clip(np.array(hex_to_rgb(h)) + d, 0, 255).round())
 
 
 def _choose_identity(seed: int, roster: tuple[Character, ...], character: str | None,
-                     original_frac: float, alt_style_frac: float, costume_frac: float = 0.0) -> _Identity:
+                     original_frac: float, alt_style_frac: float, costume_frac: float = 0.0) -> Character:
     rng = _stream(seed, IDENTITY)
     # A fixed sequence of draws whatever is chosen or overridden, so that e.g. the alternate-style
     # decision for hibiki and akatsuki (same base style) comes out the same at the same seed.
     u_original, u_alt = rng.random(2)
     roster_i, alt_i, style_i, acc_i, acc_color_i, outfit_i = rng.integers(0, 1 << 30, 6)
     u_costume = _stream(seed, COSTUME).random()  # its own stream: older draws keep their values
-    colors = _default_colors()
+    colors = default_colors()
     hair_tags, eye_tags = sorted(colors["hair"]), sorted(colors["eyes"])
     hair_i, eye_i = rng.integers(0, 1 << 30, 2)
     jitter = rng.uniform(-ORIGINAL_COLOR_JITTER, ORIGINAL_COLOR_JITTER, 6)
@@ -229,11 +104,11 @@ def _choose_identity(seed: int, roster: tuple[Character, ...], character: str | 
     if character == "original":
         hair_tag, eye_tag = hair_tags[hair_i % len(hair_tags)], eye_tags[eye_i % len(eye_tags)]
         outfit, accent = ORIGINAL_OUTFITS[outfit_i % len(ORIGINAL_OUTFITS)]
-        return _Identity("original", _jitter_hex(colors["hair"][hair_tag], jitter[:3]), hair_tag,
+        return Character("original", "", _jitter_hex(colors["hair"][hair_tag], jitter[:3]), hair_tag,
                          HAIR_STYLES[style_i % len(HAIR_STYLES)],
                          _jitter_hex(colors["eyes"][eye_tag], jitter[3:]), eye_tag, outfit, accent,
                          ACCESSORIES[acc_i % len(ACCESSORIES)],
-                         ORIGINAL_ACCESSORY_COLORS[acc_color_i % len(ORIGINAL_ACCESSORY_COLORS)], "")
+                         ORIGINAL_ACCESSORY_COLORS[acc_color_i % len(ORIGINAL_ACCESSORY_COLORS)])
     by_tag = {c.tag: c for c in roster}
     if character not in by_tag:
         raise ValueError(f"unknown character {character!r}; roster: {', '.join(by_tag)} or 'original'")
@@ -244,18 +119,17 @@ def _choose_identity(seed: int, roster: tuple[Character, ...], character: str | 
         style = others[alt_i % len(others)]
     # fan art dresses characters up: another accessory, so the look does not give away who it is
     accessory = ACCESSORIES[acc_i % len(ACCESSORIES)] if u_costume < costume_frac else c.accessory
-    return _Identity(c.tag, c.hair_color, c.hair_tag, style, c.eye_color, c.eye_tag, c.outfit_color,
-                     c.outfit_accent, accessory, c.accessory_color, c.series)
+    return replace(c, hair_style=style, accessory=accessory)
 
 
-def _make_tags(seed: int, ident: _Identity, mono: bool, attr_drop: float) -> list[str]:
+def _make_tags(seed: int, ident: Character, mono: bool, attr_drop: float) -> list[str]:
     rng = _stream(seed, TAGGING)
     u = rng.random(6)
     mono_tag = MONO_TAGS[int(rng.integers(0, len(MONO_TAGS)))]
-    original = ident.character == "original"
+    original = ident.tag == "original"
     tags = ["1girl", "solo"]
     if not original:
-        tags.append(ident.character)
+        tags.append(ident.tag)
         if u[0] >= attr_drop:
             tags.append(ident.series)
     # Colour tags name colours a monochrome image does not have. For originals they are the only
@@ -300,7 +174,7 @@ def _light(rgb) -> tuple[int, ...]:
     return tuple(int(round(v + HIGHLIGHT * (255 - v))) for v in rgb)
 
 
-def _palette(ident: _Identity) -> list[int]:
+def _palette(ident: Character) -> list[int]:
     hair, iris = hex_to_rgb(ident.hair_color), hex_to_rgb(ident.eye_color)
     outfit, accent = hex_to_rgb(ident.outfit_color), hex_to_rgb(ident.outfit_accent)
     acc = hex_to_rgb(ident.accessory_color)
@@ -607,7 +481,7 @@ def _draw_face(cv: _Canvas, head: _Frame, pose: _Pose) -> None:
         cv.line(head(_ellipse(0.0, 0.68, 0.09, 0.06, 6, math.radians(30), math.radians(150))), 0.7)
 
 
-def _draw(seed: int, px: int, ink: float, ident: _Identity, detail: bool = False) -> _Canvas:
+def _draw(seed: int, px: int, ink: float, ident: Character, detail: bool = False) -> _Canvas:
     pose = _pose(seed, px)
     cv = _Canvas(px, ink)
     body = _Frame(pose.neck, pose.unit, pose.body_angle, pose.mirror)
@@ -702,12 +576,14 @@ def render(seed: int, size: int = 256, *, character: str | None = None, hair_col
     """
     if size < 16:
         raise ValueError(f"size must be ≥ 16, got {size}")
-    ros = tuple(roster) if roster is not None else _default_roster()
+    ros = tuple(roster) if roster is not None else default_roster()
     ident = _choose_identity(seed, ros, character, original_frac, alt_style_frac, costume_frac)
     if hair_color is not None:
-        ident.hair_color, ident.hair_tag = _resolve_color(hair_color, "hair")
+        hex_, tag = resolve_color(hair_color, "hair")
+        ident = replace(ident, hair_color=hex_, hair_tag=tag)
     if eye_color is not None:
-        ident.eye_color, ident.eye_tag = _resolve_color(eye_color, "eyes")
+        hex_, tag = resolve_color(eye_color, "eyes")
+        ident = replace(ident, eye_color=hex_, eye_tag=tag)
     if monochrome is None:
         monochrome = bool(_stream(seed, MONO).random() < mono_frac)
 
@@ -720,167 +596,10 @@ def render(seed: int, size: int = 256, *, character: str | None = None, hair_col
     if monochrome:
         image = _grey(image)
     return Sample(image=image, mask=mask, tags=_make_tags(seed, ident, monochrome, attr_drop),
-                  character=ident.character, hair_color=ident.hair_color, eye_color=ident.eye_color,
+                  character=ident.tag, hair_color=ident.hair_color, eye_color=ident.eye_color,
                   monochrome=monochrome, seed=seed)
 
 
-# ---------------------------------------------------------------- torch dataset
-
-class SynthDataset(torch.utils.data.Dataset):
-    """Sample i is render(seed + i) brought to `size`. An item is an index, or (index, aug_seed):
-    aug_seed drives the random horizontal flip (when flip=True); a plain index is never flipped.
-
-    With sketch_scale > 1 the character is drawn at a size between `size` and size·sketch_scale
-    and its sketch made in one of `line_styles` there, then brought to `size` by the operator
-    inference uses (textcolor.sketchstyle). Draw size and style are fixed per sample."""
-
-    def __init__(self, n: int, size: int, seed: int = 0, mono_frac: float = 0.1,
-                 xdog: XDoGConfig | None = None, flip: bool = False, alt_style_frac: float = 0.2,
-                 costume_frac: float = 0.0, detail: float = 0.0, sketch_scale: float = 1.0,
-                 line_styles: tuple[str, ...] = ("xdog",), line_jitter: float = 0.0, cache: bool = False):
-        from textcolor.sketchstyle import LINE_STYLES
-        bad = [s for s in line_styles if s not in LINE_STYLES]
-        if bad or not line_styles:
-            raise ValueError(f"line styles {list(line_styles)}: valid are {', '.join(LINE_STYLES)}")
-        self.n, self.size, self.seed, self.mono_frac = n, size, seed, mono_frac
-        self.xdog, self.flip = xdog or XDoGConfig(), flip
-        self.looks = {"alt_style_frac": alt_style_frac, "costume_frac": costume_frac, "detail": detail}
-        self.sketch_scale, self.line_styles, self.line_jitter = sketch_scale, tuple(line_styles), line_jitter
-        # Drawing at up to 3× the working size costs ~50 ms a sample; later epochs reuse it
-        # (uint8, ~260 kB a sample at 256 px, held by each loader worker)
-        self.cache: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]] | None = {} if cache else None
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, item: int | tuple[int, int]) -> dict:
-        from textcolor.sketchstyle import area_resize, draw_size, make_sketch
-        index, aug_seed = item if isinstance(item, tuple) else (item, None)
-        if not -self.n <= index < self.n:
-            raise IndexError(f"index {index} out of range for {self.n} samples")
-        index %= self.n
-        if self.cache is not None and index in self.cache:
-            image8, sketch8, labels, tags = self.cache[index]
-            image01, sketch01 = image8.float() / 255, sketch8.float()
-        else:
-            seed = self.seed + index
-            rng = _stream(seed, DETAIL, 2)  # draw size, line style, jitter: fixed per sample
-            px = draw_size(self.size, self.sketch_scale, rng)
-            style = self.line_styles[int(rng.integers(len(self.line_styles)))]
-            s = render(seed, px, mono_frac=self.mono_frac, **self.looks)
-            big = torch.from_numpy(s.image).permute(2, 0, 1)[None].float().div_(255.0)   # [1, 3, S, S]
-            ink = torch.from_numpy(s.mask == LINE)[None, None].float()                  # [1, 1, S, S]
-            sketch01 = make_sketch(big, ink, self.size, style, self.line_jitter, self.xdog, rng)[0]
-            image01 = area_resize(big, self.size)[0]
-            labels = working_labels(s.mask, self.size)
-            tags = ", ".join(s.tags)
-            if self.cache is not None:
-                image8 = (image01 * 255).round().to(torch.uint8)
-                self.cache[index] = (image8, sketch01.round().to(torch.uint8), labels, tags)
-                image01, sketch01 = image8.float() / 255, sketch01.round()  # same values as a hit
-        if self.flip and aug_seed is not None and np.random.default_rng(aug_seed).random() < 0.5:
-            image01, sketch01, labels = image01.flip(-1), sketch01.flip(-1), labels.flip(-1)
-        return {"sketch": (sketch01 * 2 - 1).expand(3, -1, -1).contiguous(),
-                "image": image01 * 2 - 1, "tags": tags, "mask": labels}
-
-
-def working_labels(mask: np.ndarray, size: int) -> torch.Tensor:
-    """A render's label map [S, S] -> [size, size] uint8 by nearest sampling (torch's "nearest":
-    the label at each working pixel's top-left source pixel). Region losses need labels, not
-    mixtures; a label is at most one source pixel off, below a line's width."""
-    labels = torch.from_numpy(np.ascontiguousarray(mask))
-    if labels.shape[-1] == size and labels.shape[-2] == size:
-        return labels.clone()
-    return F.interpolate(labels[None, None].float(), size=(size, size), mode="nearest")[0, 0].to(torch.uint8)
-
-
-# ---------------------------------------------------------------- CLI
-
-METADATA = "metadata.csv"
-METADATA_COLUMNS = ["file", "character", "tags", "hair_color", "eye_color", "monochrome"]
-_OWN_FILE = re.compile(r"^\d{5,}(\.png|\.txt|\.mask\.png)$")
-
-
-def _is_own_metadata(path: Path) -> bool:
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            return next(csv.reader(f), None) == METADATA_COLUMNS
-    except (OSError, ValueError, csv.Error):
-        return False
-
-
-def _foreign_files(out: Path) -> list[str]:
-    """Files in out this tool did not write: all of them, unless our metadata.csv marks the folder
-    as synth output, in which case those not named like ours."""
-    names = sorted(p.name for p in out.iterdir())
-    if not _is_own_metadata(out / METADATA):
-        return names
-    return [n for n in names if n != METADATA and not _OWN_FILE.match(n)]
-
-
-def _previous_stems(out: Path) -> set[str]:
-    """Stems an earlier run recorded in out/metadata.csv."""
-    try:
-        with open(out / METADATA, newline="", encoding="utf-8") as f:
-            stems = {Path(row.get("file") or "").stem for row in csv.DictReader(f)}
-    except (OSError, ValueError, csv.Error):
-        return set()
-    return {s for s in stems if s.isdigit()}
-
-
-def write_folder(out: Path, n: int, seed: int, size: int, mono_frac: float,
-                 progress: Callable | None = None) -> None:
-    """Render n samples into out; files an earlier, longer run recorded there are removed so
-    the folder never mixes two data sets."""
-    out.mkdir(parents=True, exist_ok=True)
-    stale = _previous_stems(out) - {f"{i:05d}" for i in range(n)}
-    for stem in stale:
-        for suffix in (".png", ".txt", ".mask.png"):
-            (out / f"{stem}{suffix}").unlink(missing_ok=True)
-    indices = range(n) if progress is None else progress(range(n))
-    # metadata.csv is written row by row: an interrupted run still marks the folder as its own
-    with open(out / METADATA, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(METADATA_COLUMNS)
-        for i in indices:
-            s = render(seed + i, size, mono_frac=mono_frac)
-            stem = f"{i:05d}"
-            Image.fromarray(s.image).save(out / f"{stem}.png")
-            Image.fromarray(s.mask, "L").save(out / f"{stem}.mask.png")
-            (out / f"{stem}.txt").write_text(", ".join(s.tags) + "\n", encoding="utf-8")
-            w.writerow([f"{stem}.png", s.character, " ".join(s.tags), s.hair_color, s.eye_color,
-                        int(s.monochrome)])
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m textcolor.synth",
-                                 description="Render the procedural tagged character data set to a folder.")
-    ap.add_argument("--out", required=True, type=Path, help="output folder (new, empty, or an earlier synth output)")
-    ap.add_argument("--n", type=int, default=1000, help="number of images")
-    ap.add_argument("--seed", type=int, default=0, help="render seed of the first image")
-    ap.add_argument("--size", type=int, default=256, help="image side in pixels")
-    ap.add_argument("--mono-frac", type=float, default=0.1, help="fraction rendered monochrome")
-    args = ap.parse_args(argv)
-    if args.n < 0 or args.size < 16 or not 0.0 <= args.mono_frac <= 1.0:
-        print("error: need --n ≥ 0, --size ≥ 16 and 0 ≤ --mono-frac ≤ 1", file=sys.stderr)
-        return 2
-    if args.out.exists() and not args.out.is_dir():
-        print(f"error: {args.out} exists and is not a folder", file=sys.stderr)
-        return 2
-    if args.out.is_dir():
-        foreign = _foreign_files(args.out)
-        if foreign:
-            print(f"error: {args.out} holds files this tool did not write (e.g. {foreign[0]}); "
-                  "refusing to write there - choose a new or empty folder", file=sys.stderr)
-            return 2
-    try:
-        write_folder(args.out, args.n, args.seed, args.size, args.mono_frac,
-                     lambda it: tqdm(it, desc="render", unit="img"))
-    except OSError as e:
-        print(f"error: cannot write to {args.out}: {e.strerror or e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m textcolor.synth --out DIR: the folder writer's CLI
+    from textcolor.synthfolder import main
     sys.exit(main())

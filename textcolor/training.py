@@ -28,7 +28,7 @@ from textcolor.checkpoint import (CheckpointError, generator_parts, list_checkpo
 from textcolor.config import Config, from_dict, to_dict, to_yaml
 from textcolor.grid import labelled_grid, pil_to_chw, to_pil
 from textcolor.models import Generator, PatchDiscriminator, build_models
-from textcolor.synth import EYES, HAIR, LINE, hex_to_rgb, load_colors
+from textcolor.vocab import EYES, HAIR, LINE, hex_to_rgb, load_colors
 
 
 class TrainingError(RuntimeError):
