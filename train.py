@@ -27,7 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     from textcolor.checkpoint import CheckpointError
     from textcolor.config import ConfigError, load_config, to_yaml
     from textcolor.data import DatasetError
+    from textcolor.distributed import DeviceError
     from textcolor.memory import keep_freed_memory
+    from textcolor.projector import export_run
     from textcolor.training import TrainingError, train
     try:
         config_path = args.config
@@ -42,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or Path("runs") / cfg.name
         keep_freed_memory()
         result = train(cfg, out, resume=args.resume)
-    except (ConfigError, CheckpointError, TrainingError, DatasetError) as e:
+        if result.generator is not None:  # the main process: the run's tag vectors in TensorBoard's projector
+            export_run(result.generator, result.encoder, out, result.step)
+    except (ConfigError, CheckpointError, TrainingError, DatasetError, DeviceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

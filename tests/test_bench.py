@@ -3,10 +3,8 @@ import json
 import math
 
 import pytest
-import torch
 
 from textcolor import bench
-from textcolor.training import build, train_step
 
 TINY = ["data.size=32", "gen.base=8", "gen.depth=2", "gen.max_ch=16", "disc.base=8", "disc.layers=2",
         "train.batch_size=2", "data.synth_n=64"]
@@ -81,8 +79,8 @@ def test_schema_sections(result):
     assert data["meta"]["overrides"] == TINY
 
 
-def test_phase_replica_counts_the_same_flops_as_train_step(result):
-    # FLOP counts are deterministic: the replica runs exactly the convolutions/matmuls of a step
+def test_phases_cover_the_whole_step(result):
+    # FLOP counts are deterministic: the phase hook wraps every convolution/matmul of the step
     _, data = result
     for name in ("base", "demo"):
         assert data["train"][name]["phase_flops_sum_over_step"] == pytest.approx(1.0, rel=1e-9)
@@ -94,26 +92,6 @@ def test_table_lists_the_headline_numbers(result):
     for label in ("train base MFU", "penalty lazy/16 / none", "cache DataLoader", "cold infer.py, known tag",
                   "train base peak RSS"):
         assert label in table
-
-
-def test_phase_replica_updates_weights_like_train_step(tiny_cfg):
-    """Same start, same RNG: one replica step and one train_step leave (nearly) the same weights."""
-    from contextlib import nullcontext
-    tiny_cfg.train.ema = 0.9
-    sketch, image, emb = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1, torch.randn(2, 6)
-    models = []
-    for use_replica in (False, True):
-        m = build(tiny_cfg, embed_dim=6, device=torch.device("cpu"))
-        torch.manual_seed(1)
-        if use_replica:
-            bench.phase_step(m, tiny_cfg, sketch, image, emb, 0, nullcontext, bench._PhaseClock("cpu"))
-        else:
-            train_step(m, tiny_cfg, sketch, image, emb, 0)
-        models.append(m)
-    a, b = models
-    for net in ("G", "D", "G_ema"):
-        for (name, pa), pb in zip(getattr(a, net).named_parameters(), getattr(b, net).parameters()):
-            assert torch.allclose(pa, pb, atol=1e-5), f"{net}.{name}"
 
 
 def test_check_targets_uses_pixel_ratio_for_growth():

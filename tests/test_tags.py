@@ -336,10 +336,15 @@ def test_import_is_lazy():
     assert out.returncode == 0, out.stderr
 
 
-def test_from_config(tmp_path):
+def test_build_encoder_is_the_one_way_runs_and_colorizers_get_one(tmp_path):
     from textcolor.config import TagConfig
-    enc = TagEncoder.from_config(TagConfig(cache_dir=str(tmp_path)))
+    from textcolor.tags import build_encoder
+    enc = build_encoder(TagConfig(cache_dir=str(tmp_path)))
     assert enc.model_id == "all-MiniLM-L6-v2" and enc.cache_path.is_relative_to(tmp_path)
+    assert build_encoder(TagConfig(layout="none")) is None            # the untagged baseline loads nothing
+    names, vectors = ["a_tag", "b_tag"], torch.eye(2, 384)
+    held = build_encoder(TagConfig(encoder=str(tmp_path / "gone")), (names, vectors), cache_dir=tmp_path)
+    assert torch.equal(held.encode(names), vectors) and not held.loaded   # a checkpoint's table: no model load
 
 
 def test_huge_weights_are_clamped_so_pooling_stays_finite():

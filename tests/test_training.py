@@ -10,11 +10,29 @@ import torch
 
 from textcolor import losses
 from textcolor.checkpoint import CheckpointError, load_checkpoint
+from textcolor.prompts import Swap, color_distance, drop_prompts, swap_color_tags
+from textcolor.tags import parse_prompt, tag_text, tags_to_prompt
+from textcolor.training import TrainingError, TrainStep, train
+from textcolor.trainstate import build, init_weights
 from textcolor.vocab import EYES, HAIR, LINE
-from textcolor.tags import parse_prompt, tag_text
-from textcolor.training import Swap, TrainingError, build, swap_color_tags, train, train_step
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def train_step(m, cfg, sketch, image, emb, step, **kw):
+    """One TrainStep, as train() runs it."""
+    return TrainStep(m, cfg)(sketch, image, emb, step, **kw)
+
+
+def drop(prompts, *args, **kw):
+    """drop_prompts on text: parsed in, joined out."""
+    return [tags_to_prompt(p) for p in drop_prompts([parse_prompt(x) for x in prompts], *args, **kw)]
+
+
+def swap(prompts, gen, colors):
+    """swap_color_tags on text: parsed in, the swapped prompts joined out."""
+    idx, new, kinds, moves = swap_color_tags([parse_prompt(x) for x in prompts], gen, colors)
+    return idx, [tags_to_prompt(p) for p in new], kinds, moves
 
 
 def weights(path):
@@ -42,9 +60,9 @@ COLORS = {"hair": ["red_hair", "blue_hair", "green_hair"], "eyes": ["red_eyes", 
 
 def test_swap_color_tags_changes_one_colour_of_its_own_kind_and_is_seeded():
     prompts = ["1girl, red_hair, blue_eyes:1.2", "hatsune_miku", "", "solo, green hair", "crimson-haired girl"]
-    idx, new, kinds, moves = swap_color_tags(prompts, torch.Generator().manual_seed(0), COLORS)
+    idx, new, kinds, moves = swap(prompts, torch.Generator().manual_seed(0), COLORS)
     assert idx == [0, 3]                       # no colour tag, empty, reworded: left out
-    assert swap_color_tags(prompts, torch.Generator().manual_seed(0), COLORS) == (idx, new, kinds, moves)
+    assert swap(prompts, torch.Generator().manual_seed(0), COLORS) == (idx, new, kinds, moves)
     for i, prompt, kind, (was, now) in zip(idx, new, kinds, moves):
         before, after = parse_prompt(prompts[i]), parse_prompt(prompt)
         changed = [(x, y) for x, y in zip(before, after) if x != y]
@@ -55,7 +73,7 @@ def test_swap_color_tags_changes_one_colour_of_its_own_kind_and_is_seeded():
         assert (tag_text(was), now) == (tag_text(old), repl) and was in COLORS[kind]
     gen, seen = torch.Generator().manual_seed(1), set()
     for _ in range(30):
-        seen |= set(swap_color_tags(prompts[:1], gen, COLORS)[2])
+        seen |= set(swap(prompts[:1], gen, COLORS)[2])
     assert seen == {"hair", "eyes"}
 
 
@@ -118,7 +136,6 @@ def test_shift_term_is_the_hinge_on_the_swapped_region(tiny_cfg):
 
 
 def test_color_distance_in_generator_units():
-    from textcolor.training import color_distance
     assert color_distance((0, 0, 0), (255, 0, 0)) == pytest.approx(2.0)
     assert color_distance((10, 20, 30), (10, 20, 30)) == 0.0
 
@@ -233,7 +250,6 @@ def test_init_from_fine_tunes_into_extra_heads(tiny_cfg, tmp_path):
     for source in (tmp_path / "src", exported):
         cfg = replace(heads, train=replace(heads.train, steps=1, init_from=str(source)))
         m = build(cfg, embed_dim=384, device=torch.device("cpu"))
-        from textcolor.training import init_weights
         fresh = init_weights(m, source)
         assert fresh == ["cond.extra_proj", "cond.extra_score.0.bias", "cond.extra_score.0.weight",
                          "cond.extra_score.2.bias", "cond.extra_score.2.weight"]
@@ -277,23 +293,22 @@ def test_two_process_gloo_ddp(tmp_path):
 
 def test_drop_prompts_empties_shortens_and_is_seeded():
     from textcolor.tags import parse_prompt
-    from textcolor.training import drop_prompts
     prompts = ["1girl, solo, hatsune_miku, aqua_hair, twintails, monochrome"] * 400
     gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
-    assert drop_prompts(prompts, 1.0, gen(), 0.5, 0.5) == [""] * 400
-    assert drop_prompts(prompts, 0.0, gen()) == prompts
-    lone = drop_prompts(prompts, 0.0, gen(), 0.0, 1.0)
+    assert drop(prompts, 1.0, gen(), 0.5, 0.5) == [""] * 400
+    assert drop(prompts, 0.0, gen()) == prompts
+    lone = drop(prompts, 0.0, gen(), 0.0, 1.0)
     assert all(len(parse_prompt(p)) == 1 and p in prompts[0].split(", ") for p in lone)
     assert len(set(lone)) == 6                                    # every tag gets to be alone
-    mixed = drop_prompts(prompts, 0.1, gen(), 0.3, 0.4)
-    assert mixed == drop_prompts(prompts, 0.1, gen(), 0.3, 0.4)   # the generator decides (exact resume)
+    mixed = drop(prompts, 0.1, gen(), 0.3, 0.4)
+    assert mixed == drop(prompts, 0.1, gen(), 0.3, 0.4)   # the generator decides (exact resume)
     n_tags = [len(parse_prompt(p)) for p in mixed]
     empty, single = n_tags.count(0) / 400, n_tags.count(1) / 400
     assert 0.05 < empty < 0.17                                    # ≈ 0.1 (+ all six dropped: 0.3⁶ ≈ 0)
     assert 0.28 < single < 0.46                                   # ≈ 0.9 · 0.4 (+ tag_drop leaving one)
     assert max(n_tags) == 6
     # a tag that describes the whole target survives every cut but the empty prompt
-    kept = drop_prompts(prompts, 0.1, gen(), 0.3, 0.4, keep=["monochrome"])
+    kept = drop(prompts, 0.1, gen(), 0.3, 0.4, keep=["monochrome"])
     assert all(p == "" or "monochrome" in p for p in kept)
     assert {p for p in kept if len(parse_prompt(p)) == 1} == {"monochrome"}
     assert any(p.endswith("monochrome") and len(parse_prompt(p)) == 2 for p in kept)
@@ -302,18 +317,17 @@ def test_drop_prompts_empties_shortens_and_is_seeded():
 def test_colour_prompts_and_paraphrases_are_seeded_and_keep_monochrome():
     from textcolor.paraphrase import load_paraphrases
     from textcolor.tags import parse_prompt, tag_text
-    from textcolor.training import drop_prompts
     table = load_paraphrases()
     prompts = ["1girl, solo, red_hair, blue_eyes, long_hair, hat", "1girl, solo, long_hair, monochrome"] * 200
     gen = lambda: torch.Generator().manual_seed(1)  # noqa: E731
-    only = drop_prompts(prompts, 0.0, gen(), color_p=1.0, paraphrases=table, keep=["monochrome"])
+    only = drop(prompts, 0.0, gen(), color_p=1.0, paraphrases=table, keep=["monochrome"])
     assert set(only[0::2]) == {"red_hair, blue_eyes"}           # the colour tags alone
     assert set(only[1::2]) == {prompts[1]}                      # no colour tag: left as it was
-    worded = drop_prompts(prompts, 0.0, gen(), paraphrase_p=1.0, paraphrases=table)
-    assert worded == drop_prompts(prompts, 0.0, gen(), paraphrase_p=1.0, paraphrases=table)
+    worded = drop(prompts, 0.0, gen(), paraphrase_p=1.0, paraphrases=table)
+    assert worded == drop(prompts, 0.0, gen(), paraphrase_p=1.0, paraphrases=table)
     firsts = [parse_prompt(p)[2][0] for p in worded[0::2]]
     assert len(set(firsts)) > 8 and all(tag_text(f) != "red hair" or f in ("red_hair", "red hair") for f in firsts)
     assert set(firsts) <= {"red_hair", "red hair", *table["red_hair"]}
     assert all(parse_prompt(p)[:2] == [("1girl", 1.0), ("solo", 1.0)] for p in worded)
     # without the new options the stream of draws is the old one (older runs resume exactly)
-    assert drop_prompts(prompts, 0.1, gen(), 0.3, 0.4) == drop_prompts(prompts, 0.1, gen(), 0.3, 0.4, color_p=0.0)
+    assert drop(prompts, 0.1, gen(), 0.3, 0.4) == drop(prompts, 0.1, gen(), 0.3, 0.4, color_p=0.0)

@@ -7,15 +7,16 @@
 Everything is measured in the same run, on the same machine, so the ratios are meaningful:
 
   ceiling   fp32 GFLOP/s of a large square matmul (best of several; bf16 too).
-  train     images/s of real `train_step` calls for configs/base.yaml and configs/demo.yaml (random
-            tensors, so no data loading), in a child process each (its peak RSS is the training
-            memory). FLOPs per step are counted with FlopCounterMode over one real train_step
-            (G forward, D main, penalty double backward, G main). MFU = FLOP/s ÷ the fp32 ceiling.
-            Phase split: the same step replicated phase by phase (G forward | D main | penalty |
-            G main | EMA); `phases.sum_over_step` says how well the replica adds up to the real step.
+  train     images/s of the training's own step (textcolor.training.TrainStep) for configs/base.yaml
+            and configs/demo.yaml (random tensors, so no data loading), in a child process each (its
+            peak RSS is the training memory). FLOPs per step are counted with FlopCounterMode over
+            one step (G forward, D main, penalty double backward, G main). MFU = FLOP/s ÷ the fp32
+            ceiling. Phase split: the same step with a timing hook around its phases (G forward |
+            D main | penalty | D update | G main | EMA; the penalty's backward is in D update, one
+            backward with D main's); `phases.sum_over_step` says how the phases add up to a step.
   penalty   base-config step time with the zero-centred penalty every step and lazy (every 16
             steps: one step with it, 15 without, amortised), each ÷ the step time with no penalty.
-            The variants are interleaved in rounds (main, phase replica, no penalty, lazy without
+            The variants are interleaved in rounds (main, phase-timed, no penalty, lazy without
             penalty) and the ratios are medians of per-round ratios, so drift hits all alike.
   contention  the share of the machine's CPU other processes used during the run
             (meta.contention); above 5 % the table warns that the timings are contaminated.
@@ -347,55 +348,6 @@ class _PhaseFlops:
         self.times[name] = self.times.get(name, 0.0) + float(fc.get_total_flops())
 
 
-def phase_step(m, cfg, sketch, image, emb, step: int, autocast, clock) -> None:
-    """textcolor.training.train_step, phase by phase under `clock` (world = 1, no metrics).
-
-    The penalty's backward accumulates into the same .grad as D main's before the one optimizer
-    step, which is what the single backward of (adv + penalty) in train_step computes."""
-    import torch
-    from textcolor import losses
-    from textcolor.training import _requires_grad, update_ema
-    lc = cfg.loss
-    d_loss = losses.get(losses.D_LOSSES, lc.adv, "adversarial loss")
-    g_loss = losses.get(losses.G_LOSSES, lc.adv, "adversarial loss")
-    with clock("g_forward"):
-        cond = None
-        if cfg.disc.cond_tags and emb is not None:
-            cond = m.G.cond(sketch, emb)[:, 3:].detach()
-        with autocast():
-            fake = m.G(sketch, emb)
-    if lc.lambda_adv > 0:
-        with clock("d_main"):
-            _requires_grad(m.D, True)
-            with autocast():
-                real_logits = m.D(sketch, image, cond)
-                fake_logits = m.D(sketch, fake.detach(), cond)
-                loss_adv_d = d_loss(real_logits.float(), fake_logits.float())
-            m.opt_d.zero_grad(set_to_none=True)
-            loss_adv_d.backward()
-        if lc.penalty != "none" and step % lc.gp_every == 0:
-            with clock("penalty"):
-                penalty_fn = losses.get(losses.PENALTIES, lc.penalty, "penalty")
-                with autocast():
-                    gp = penalty_fn(lambda x: m.D(sketch, x, cond), image, fake)
-                (lc.lambda_gp * lc.gp_every * gp).backward()
-        with clock("d_main"):
-            m.opt_d.step()
-    with clock("g_main"):
-        _requires_grad(m.D, False)
-        with autocast():
-            g_adv = g_loss(m.D(sketch, fake, cond).float()) if lc.lambda_adv > 0 else fake.new_zeros(())
-        l1 = losses.l1(fake.float(), image)
-        loss_g = lc.lambda_adv * g_adv + lc.lambda_l1 * l1
-        m.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        m.opt_g.step()
-        _requires_grad(m.D, True)
-    if m.G_ema is not None:
-        with clock("ema"), torch.no_grad():
-            update_ema(m.G_ema, m.G, cfg.train.ema)
-
-
 def _train_inputs(cfg, device):
     import torch
     import torch.nn.functional as F
@@ -414,11 +366,12 @@ def _loss_variant(cfg, **kw):
 
 
 def train_worker(spec: dict) -> dict:
-    """Benchmark one config's train_step; optionally the penalty variants (in this process)."""
+    """Benchmark one config's TrainStep; optionally the penalty variants (in this process)."""
     import torch
     from contextlib import nullcontext
     from textcolor.config import load_config
-    from textcolor.training import build, train_step
+    from textcolor.training import TrainStep
+    from textcolor.trainstate import build
 
     device = _worker_setup(spec)
     name, quick, budget = spec["name"], spec["quick"], spec["budget_s"]
@@ -432,23 +385,25 @@ def train_worker(spec: dict) -> dict:
     use_amp = cfg.train.amp and device.type == "cuda"
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else nullcontext
     counter = [0]
+    steps: dict[int, TrainStep] = {}   # one TrainStep per loss variant: its objective resolved once
 
     def step(c=cfg, index: int | None = None) -> float:
         i = counter[0] if index is None else index
         counter[0] += 1
-        return timed(lambda: train_step(m, c, sketch, image, emb, i, 1, autocast), device)
+        run = steps.setdefault(id(c), TrainStep(m, c, 1, autocast))
+        return timed(lambda: run(sketch, image, emb, i), device)
 
     # FLOPs of one real step (step 0: the penalty runs whatever gp_every is); it is also warm-up 1
     fc = flop_counter()
     t = time.perf_counter()
     with fc:
-        train_step(m, cfg, sketch, image, emb, 0, 1, autocast)
+        TrainStep(m, cfg, 1, autocast)(sketch, image, emb, 0)
     _sync(device)
     flops = float(fc.get_total_flops())
     log(f"train/{name}: {flops / 1e9:.1f} GFLOP per step counted ({time.perf_counter() - t:.1f} s)")
-    # FLOPs of the phase replica; warm-up 2 (the phase code path, the same kernels as train_step)
+    # FLOPs per phase (the same step with a counting phase hook); warm-up 2
     pf = _PhaseFlops()
-    phase_step(m, cfg, sketch, image, emb, 0, autocast, pf)
+    TrainStep(m, cfg, 1, autocast, phase=pf)(sketch, image, emb, 0)
     phase_flops = {k: v for k, v in pf.times.items() if v > 0}   # EMA has no matmul/conv
 
     # warm-up 3: a plain step, not in the medians; its time plans the rounds
@@ -462,7 +417,7 @@ def train_worker(spec: dict) -> dict:
     # the main step is the every-step variant for base.yaml; a lazy step with its penalty runs
     # the same operations (only the penalty's weight differs), so it is not timed twice
     every_is_main = (cfg.loss.penalty, gp_every) == ("zero_mixed", 1)
-    cost = 2.05 + (gp_every > 1 and gp_on) * 0.7          # main + phase replica (+ the off step)
+    cost = 2.05 + (gp_every > 1 and gp_on) * 0.7          # main + phase-timed step (+ the off step)
     if variants:
         cost += 1.4 + (0 if every_is_main else 2.0)         # none + lazy without (+ every + lazy with)
     lo = 1 if quick else (3 if 3 * cost * warm <= 1.5 * budget else 2)
@@ -479,7 +434,7 @@ def train_worker(spec: dict) -> dict:
         if gp_on and gp_every > 1:                          # a lazy config: its steps without penalty
             add("main_off", step(index=on_idx(j) + 1))
         clock = _PhaseClock(device)
-        phase_step(m, cfg, sketch, image, emb, on_idx(j), autocast, clock)
+        TrainStep(m, cfg, 1, autocast, phase=clock)(sketch, image, emb, on_idx(j))
         for k, v in clock.times.items():
             phase_reps.setdefault(k, []).append(v)
         phase_reps.setdefault("sum", []).append(sum(clock.times.values()))

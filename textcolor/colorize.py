@@ -29,6 +29,7 @@ from textcolor.checkpoint import CheckpointError, load_generator
 from textcolor.config import Config
 from textcolor.imageio import open_rgb
 from textcolor.models import Generator
+from textcolor.tags import build_encoder
 from textcolor.xdog import downscale_lines, rgb_to_gray, xdog_rgb
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default.safetensors"
@@ -77,11 +78,7 @@ class Colorizer:
             path = DEFAULT_MODEL
         g = load_generator(path)
         dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        encoder = None
-        if g.cfg.tags.layout != "none":
-            from textcolor.tags import TagEncoder
-            encoder = TagEncoder.from_table(g.tag_names, g.tag_vectors, model=g.cfg.tags.encoder,
-                                            cache_dir=g.cfg.tags.cache_dir or None)
+        encoder = build_encoder(g.cfg.tags, (g.tag_names, g.tag_vectors))
         return cls(g.generator, g.cfg, encoder, dev, size)
 
     # --- preparation ---------------------------------------------------------------------------

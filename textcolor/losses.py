@@ -6,10 +6,13 @@ the gradient is taken with respect to the colour image alone.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
+
+from textcolor.config import LossConfig
 
 Tensor = torch.Tensor
 
@@ -144,3 +147,45 @@ def get(registry: dict, name: str, what: str):
         return registry[name]
     except KeyError:
         raise ValueError(f"unknown {what} {name!r}; valid: {', '.join(registry)}") from None
+
+
+# --- the objective -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Objective:
+    """cfg.loss resolved once: the functions by name and the weights the train step applies.
+
+    The lazy penalty (every `gp_every` steps) carries weight λ_gp · gp_every, so it keeps the same
+    average pull as an every-step penalty."""
+    d_adv: Callable[[Tensor, Tensor], Tensor]
+    g_adv: Callable[[Tensor], Tensor]
+    penalty: Callable[..., Tensor] | None   # None: no penalty
+    gp_every: int
+    lambda_adv: float
+    lambda_l1: float
+    lambda_gp: float
+    lambda_hair: float
+    lambda_eyes: float
+    lambda_locality: float
+    locality_average: str                  # regions | pixels
+    lambda_shift: float
+    locality_detach_tags: bool
+
+    @classmethod
+    def from_config(cls, lc: LossConfig) -> Objective:
+        return cls(d_adv=get(D_LOSSES, lc.adv, "adversarial loss"), g_adv=get(G_LOSSES, lc.adv, "adversarial loss"),
+                   penalty=None if lc.penalty == "none" else get(PENALTIES, lc.penalty, "penalty"),
+                   gp_every=lc.gp_every, lambda_adv=lc.lambda_adv, lambda_l1=lc.lambda_l1,
+                   lambda_gp=lc.lambda_gp * lc.gp_every, lambda_hair=lc.lambda_hair, lambda_eyes=lc.lambda_eyes,
+                   lambda_locality=lc.lambda_locality, locality_average=lc.locality_average,
+                   lambda_shift=lc.lambda_shift, locality_detach_tags=lc.locality_detach_tags)
+
+    @property
+    def uses_masks(self) -> bool:
+        """The region terms need the synthetic data's label masks."""
+        return max(self.lambda_hair, self.lambda_eyes, self.lambda_locality, self.lambda_shift) > 0
+
+    @property
+    def uses_swaps(self) -> bool:
+        """The locality and shift terms need colour-swapped prompts."""
+        return max(self.lambda_locality, self.lambda_shift) > 0

@@ -188,14 +188,16 @@ class TagConditioning(nn.Module):
     def forward(self, sketch: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
         return sketch if self.proj is None else self.tile(sketch, self.vector(emb))
 
+    def planes(self, c: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """The conditioning [B, k] laid out as image planes: [B, k, H, W] (tile) or [B, 1, H, W] (plane)."""
+        b = c.shape[0]
+        if self.layout == "tile":
+            return c[:, :, None, None].expand(b, self.k, h, w)                      # [B, k] -> [B, k, 1, 1] -> [B, k, H, W]
+        return F.interpolate(c[:, None, None, :], size=(h, w), mode="nearest")     # [B, k] -> [B, 1, 1, k] -> [B, 1, H, W]
+
     def tile(self, sketch: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """sketch [B, 3, H, W] and the conditioning [B, k] -> the generator's input."""
-        b, _, h, w = sketch.shape
-        c = c.to(sketch.dtype)
-        if self.layout == "tile":
-            planes = c[:, :, None, None].expand(b, self.k, h, w)                   # [B, k] -> [B, k, 1, 1] -> [B, k, H, W]
-        else:
-            planes = F.interpolate(c[:, None, None, :], size=(h, w), mode="nearest")  # [B, k] -> [B, 1, 1, k] -> [B, 1, H, W]
+        planes = self.planes(c.to(sketch.dtype), *sketch.shape[-2:])
         return torch.cat([sketch, planes], dim=1)                                  # [B, 3+k, H, W] (or 3+1)
 
 
@@ -249,10 +251,12 @@ class Generator(nn.Module):
             self.head = nn.Conv2d(chs[0], 3, 3, 1, 1)
 
     def forward(self, sketch: torch.Tensor, emb: torch.Tensor | None = None,
-                detach_tags_from: int | None = None) -> torch.Tensor:
+                detach_tags_from: int | None = None, return_tags: bool = False):
         """sketch [B, 3, H, W] in [-1, 1], emb [B, E] or [B, T, E+1] -> colour [B, 3, H, W] in [-1, 1].
         Rows from `detach_tags_from` on get their conditioning detached: their losses train the
-        network, not the tag pooling and projection (the training's locality rows)."""
+        network, not the tag pooling and projection (the training's locality rows). With
+        `return_tags`, (colour, the conditioning [B, k] or None): the training step shows the same
+        values to D without computing them again."""
         if sketch.shape[-1] % self.multiple or sketch.shape[-2] % self.multiple:
             raise ValueError(f"input size {tuple(sketch.shape[-2:])} must be divisible by {self.multiple}")
         c = self.cond.vector(emb) if self.cond.proj is not None else None                # [B, k], once
@@ -272,7 +276,8 @@ class Generator(nn.Module):
             x = self.dec[i](x, code)
         if self.unfold is not None:
             x = torch.cat([self.unfold(x), sketch.to(x.dtype)], dim=1)  # [B, head_ch + 3, H, W]
-        return torch.tanh(self.head(x))
+        out = torch.tanh(self.head(x))
+        return (out, c) if return_tags else out
 
 
 class PatchDiscriminator(nn.Module):

@@ -85,6 +85,16 @@ def export_for_run(G, encoder, tags: Sequence[str] | None, writer, step: int = 0
     return [f"{RAW_TAG}:{step:05d}", f"{LEARNED_TAG}:{step:05d}"]
 
 
+def export_run(G, encoder, run_dir: str | Path, step: int) -> list[str] | None:
+    """A finished run's vocabulary in its own TensorBoard directory (train.py calls this after
+    train()); None for an untagged model."""
+    from torch.utils.tensorboard import SummaryWriter  # heavy; only when exporting
+    if encoder is None:
+        return None
+    with SummaryWriter(str(run_dir)) as writer:
+        return export_for_run(G, encoder, None, writer, step)
+
+
 def export_projector(colorizer_or_checkpoint=None, out_dir: str | Path = "projector",
                      tags: Sequence[str] | None = None) -> Path:
     """Write both embeddings of `tags` (default: explore.vocabulary()) into out_dir; returns out_dir.

