@@ -42,10 +42,15 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import numpy as np
+import torch
 from PIL import Image
 
+from textcolor.checkpoint import CheckpointError
+from textcolor.colorize import Colorizer
 from textcolor.imageio import MAX_PIXELS, BadImageError, open_rgb
+from textcolor.memory import keep_freed_memory
 from textcolor.tags import EncoderUnavailable, parse_prompt, tags_to_prompt
+from textcolor.xdog import sketch_array
 
 log = logging.getLogger("textcolor.app")
 
@@ -192,7 +197,6 @@ def colorize_request(colorizer, image: Any, prompts_text: Any, strength: Any = 1
 
 def preview_image(image: Any, from_color: bool = False, size: int = PREVIEW_SIZE) -> Image.Image | None:
     """A thumbnail of the upload (XDoG lines when from_color) for the page; None if unusable."""
-    from textcolor.xdog import sketch_array
     try:
         rgb = load_source(image)
     except BadImageError:
@@ -337,11 +341,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)   # gradio's own start-up checks
     # `kill` ends the server like Ctrl-C does, so the result files are removed
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-
-    import torch
-    from textcolor.checkpoint import CheckpointError
-    from textcolor.colorize import Colorizer
-    from textcolor.memory import keep_freed_memory
 
     keep_freed_memory()
     torch.set_num_threads(max(1, args.threads))

@@ -8,21 +8,22 @@ Files: checkpoints/step_000100.pt ... and last.pt, a hard link to the newest one
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pickle
 import re
 import sys
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
 
-if TYPE_CHECKING:
-    from textcolor.config import Config
+from textcolor.config import Config, ConfigError, from_dict, to_dict
+from textcolor.models import Generator
 
 FORMAT = "textcolor-checkpoint"
 VERSION = 1
@@ -174,8 +175,6 @@ class LoadedGenerator:
 def generator_parts(path: Path) -> tuple[dict, dict, list[str], torch.Tensor]:
     """(G weights, config dict, tag names, tag vectors) from a .pt checkpoint or a .safetensors export."""
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file, safe_open
         try:
             with safe_open(str(path), "pt") as f:
                 meta = f.metadata() or {}
@@ -203,8 +202,6 @@ def generator_parts(path: Path) -> tuple[dict, dict, list[str], torch.Tensor]:
 
 def load_generator(path: str | Path) -> LoadedGenerator:
     """Rebuild the generator (EMA weights when present) with its config and tag vocabulary."""
-    from textcolor.config import ConfigError, from_dict
-    from textcolor.models import Generator
     p = resolve(path)
     weights, config, names, vectors = generator_parts(p)
     try:
@@ -225,8 +222,6 @@ def load_generator(path: str | Path) -> LoadedGenerator:
 
 def export_generator(src: str | Path, dst: str | Path) -> Path:
     """Write the generator (EMA when present), config and tag table as one .safetensors file."""
-    from safetensors.torch import save_file
-    from textcolor.config import to_dict
     g = load_generator(src)
     tensors = {f"G.{k}": v.contiguous() for k, v in g.generator.state_dict().items()}
     tensors["tags.vectors"] = g.tag_vectors.contiguous()
@@ -242,7 +237,6 @@ def export_generator(src: str | Path, dst: str | Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m textcolor.checkpoint export SRC DST`: ship a run's generator as one file."""
-    import argparse
     p = argparse.ArgumentParser(prog="python -m textcolor.checkpoint",
                                 description="Export a run's generator (EMA when present), config and tag "
                                             "vocabulary as one .safetensors file, loadable by infer.py --checkpoint.")

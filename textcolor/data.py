@@ -19,7 +19,7 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,16 +29,13 @@ from PIL import Image
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from textcolor.config import XDoGConfig
+from textcolor.config import Config, XDoGConfig
 from textcolor.sketchstyle import LINE_STYLES, area_resize, draw_size, make_sketch
 from textcolor.synth import render, sample_rng
 from textcolor.imageio import MAX_PIXELS, BadImageError, is_image_name, open_rgb, probe
 from textcolor.tags import parse_tag_file, tag_text, tags_to_prompt
 from textcolor.vocab import LINE
 from textcolor.xdog import xdog_rgb
-
-if TYPE_CHECKING:
-    from textcolor.config import Config
 
 CACHE_INDEX = "index.csv"
 CACHE_META = "cache.json"

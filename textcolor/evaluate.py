@@ -51,6 +51,9 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
 from textcolor import synth, vocab
+from textcolor.checkpoint import CheckpointError
+from textcolor.colorize import Colorizer
+from textcolor.memory import keep_freed_memory
 from textcolor.xdog import sketch_array
 
 EVAL_SEED = 2_000_000_000  # training renders seeds from 0, validation from 1e9: disjoint
@@ -360,9 +363,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.size < MIN_SIZE:
         print(f"error: --size must be ≥ {MIN_SIZE}", file=sys.stderr)
         return 2
-    from textcolor.checkpoint import CheckpointError
-    from textcolor.colorize import Colorizer
-    from textcolor.memory import keep_freed_memory
     keep_freed_memory()
     try:
         model = Colorizer.from_checkpoint(args.checkpoint, device=args.device)

@@ -18,17 +18,17 @@ notebooks/tag_vectors.ipynb and textcolor.projector (TensorBoard's Embedding Pro
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from PIL import Image
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from textcolor.colorize import Colorizer, Prepared
-    from textcolor.tags import TagEncoder
+from textcolor.colorize import Colorizer, Prepared
+from textcolor.grid import labelled_grid
+from textcolor.tags import TagEncoder, parse_prompt
+from textcolor.vocab import ACCESSORY_TAGS, MONO_TAGS, STYLE_TAGS, load_colors, load_roster
 
 CATEGORIES = ("character", "hair_color", "eye_color", "general")
 
@@ -46,10 +46,6 @@ def vocabulary() -> "pd.DataFrame":
     category is one of CATEGORIES: `character` (the roster), `hair_color` / `eye_color` (the
     colour table plus the roster's colour tags), `general` (1girl, solo, monochrome, hair styles,
     accessories, series ...). Each tag appears once, in that order."""
-    import pandas as pd
-
-    from textcolor.vocab import ACCESSORY_TAGS, MONO_TAGS, STYLE_TAGS, load_colors, load_roster
-
     roster, colors = load_roster(), load_colors()
     groups: list[tuple[str, Iterable[str]]] = [
         ("character", (c.tag for c in roster)),
@@ -120,8 +116,6 @@ def head_shares(colorizer: "Colorizer", prompt: str) -> "pd.DataFrame":
     """One row per tag of `prompt`, one column per attention head (tags.heads): each head's share of
     the prompt (a column's |shares| sum to 1). With several heads, one can give the hair tag most of
     its share and another the eye tag, which a single head's shares cannot both do."""
-    import pandas as pd
-    from textcolor.tags import parse_prompt
     _need_encoder(colorizer.encoder)
     items = parse_prompt(prompt)
     tokens = colorizer.encoder.embed_tokens([prompt]).to(colorizer.device)             # [1, T, E+1]
@@ -136,7 +130,6 @@ def phrase_similarity(colorizer: "Colorizer", phrases: dict[str, str], tags: Seq
     to the intended tag, once in the raw sentence-embedding space and once in the model's learned
     conditioning (relative to the empty prompt). Where the learned space ranks the intended tag
     first more often than the raw one, training has taught the projection what the words mean."""
-    import pandas as pd
     tags = list(tags)
     names = list(phrases)
     raw = cosine_matrix(np.vstack([raw_vectors(colorizer.encoder, names), raw_vectors(colorizer.encoder, tags)]))
@@ -267,7 +260,6 @@ def arithmetic(encoder: "TagEncoder", expr_or_plus: str | Sequence[str],
 # Images
 
 def _prepared(colorizer: "Colorizer", sketch, from_color: bool) -> "Prepared":
-    from textcolor.colorize import Prepared
     return sketch if isinstance(sketch, Prepared) else colorizer.prepare(sketch, from_color)
 
 
@@ -304,7 +296,6 @@ def colorize_vector(colorizer: "Colorizer", sketch, vector, from_color: bool = F
 
 def strip(images: Sequence[Image.Image], labels: Sequence[str]) -> Image.Image:
     """One labelled row of equally sized panels (textcolor.grid.labelled_grid)."""
-    from textcolor.grid import labelled_grid
     images = list(images)
     if not images:
         raise ValueError("strip needs at least one image")

@@ -24,6 +24,12 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from textcolor.checkpoint import CheckpointError
+from textcolor.colorize import Colorizer
+from textcolor.explore import categories_of, vocabulary
+from textcolor.tags import EncoderUnavailable
 
 RAW_TAG = "raw_tag_embedding"
 LEARNED_TAG = "learned_tag_conditioning"
@@ -32,7 +38,6 @@ _EMBEDDING_FILES = ("tensors.tsv", "metadata.tsv", "sprite.png")
 
 
 def _metadata(tags: Sequence[str]) -> list[list[str]]:
-    from textcolor.explore import categories_of
     clean = lambda s: " ".join(s.replace("\t", " ").split()) or "(empty)"  # noqa: E731  TSV-safe
     return [[clean(t), c] for t, c in zip(tags, categories_of(tags))]
 
@@ -56,7 +61,6 @@ def _run_tags(encoder) -> list[str]:
     names, _ = encoder.table()
     if names:
         return list(dict.fromkeys(names))
-    from textcolor.explore import vocabulary
     return vocabulary()["tag"].tolist()
 
 
@@ -88,7 +92,6 @@ def export_for_run(G, encoder, tags: Sequence[str] | None, writer, step: int = 0
 def export_run(G, encoder, run_dir: str | Path, step: int) -> list[str] | None:
     """A finished run's vocabulary in its own TensorBoard directory (train.py calls this after
     train()); None for an untagged model."""
-    from torch.utils.tensorboard import SummaryWriter  # heavy; only when exporting
     if encoder is None:
         return None
     with SummaryWriter(str(run_dir)) as writer:
@@ -102,11 +105,6 @@ def export_projector(colorizer_or_checkpoint=None, out_dir: str | Path = "projec
     colorizer_or_checkpoint: a Colorizer, a checkpoint / run dir / exported .safetensors path, or
     None for the shipped model. Raises CheckpointError for an unusable checkpoint and ValueError
     for an untagged model."""
-    from torch.utils.tensorboard import SummaryWriter
-
-    from textcolor.colorize import Colorizer
-    from textcolor.explore import vocabulary
-
     colorizer = colorizer_or_checkpoint
     if not isinstance(colorizer, Colorizer):
         colorizer = Colorizer.from_checkpoint(colorizer_or_checkpoint, device="cpu")
@@ -125,8 +123,6 @@ def export_projector(colorizer_or_checkpoint=None, out_dir: str | Path = "projec
 
 
 def main(argv: list[str] | None = None) -> int:
-    from textcolor.checkpoint import CheckpointError
-    from textcolor.tags import EncoderUnavailable
 
     ap = argparse.ArgumentParser(prog="python -m textcolor.projector", description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", default=None,
@@ -136,8 +132,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="also export every tag in the checkpoint's own vocabulary table")
     args = ap.parse_args(argv)
 
-    from textcolor.colorize import Colorizer
-    from textcolor.explore import vocabulary
     try:
         colorizer = Colorizer.from_checkpoint(args.checkpoint, device="cpu")
     except CheckpointError as e:

@@ -36,7 +36,13 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+import torch
 from skimage.color import rgb2lab
+
+from textcolor.checkpoint import CheckpointError
+from textcolor.colorize import Colorizer
+from textcolor.grid import labelled_grid
+from textcolor.imageio import BadImageError, OutputError, open_rgb, save_png_atomic
 
 HEAD_FRACTION = 0.4
 ALPHA_MIN = 128          # alpha at or above this is figure (anti-aliased halos are not)
@@ -186,12 +192,6 @@ def _alpha(path: Path, size: tuple[int, int]) -> np.ndarray:
 
 
 def run(args) -> int:
-    import torch
-
-    from textcolor.colorize import Colorizer
-    from textcolor.grid import labelled_grid
-    from textcolor.imageio import open_rgb, save_png_atomic
-
     for dst in [args.out] + ([args.json] if args.json else []):
         if any(dst.resolve() == s.resolve() for s in args.sprites):
             raise UsageError(f"{dst}: refusing to overwrite an input image")
@@ -250,8 +250,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out / --json")
     args = p.parse_args(argv)
-    from textcolor.checkpoint import CheckpointError
-    from textcolor.imageio import BadImageError, OutputError
     try:
         return run(args)
     except (UsageError, BadImageError, CheckpointError, OutputError, ValueError) as e:

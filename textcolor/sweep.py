@@ -10,6 +10,12 @@ import sys
 from pathlib import Path
 
 from textcolor import REPO_ROOT
+from textcolor.checkpoint import CheckpointError
+from textcolor.config import ConfigError, load_config
+from textcolor.data import DatasetError
+from textcolor.distributed import DeviceError
+from textcolor.projector import export_run
+from textcolor.training import TrainingError, train
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,12 +25,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("runs/sweep"))
     p.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every run, e.g. train.steps=600")
     args = p.parse_args(argv)
-    from textcolor.checkpoint import CheckpointError
-    from textcolor.config import ConfigError, load_config
-    from textcolor.data import DatasetError
-    from textcolor.distributed import DeviceError
-    from textcolor.projector import export_run
-    from textcolor.training import TrainingError, train
     try:  # validate every config before spending minutes on the first run
         cfgs = [(path.stem, load_config(path, args.overrides)) for path in args.configs]
     except ConfigError as e:

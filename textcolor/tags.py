@@ -38,13 +38,12 @@ import tempfile
 import unicodedata
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from textcolor.config import TagConfig
+from textcolor.config import TagConfig
 
 Prompt = "str | list[tuple[str, float]]"   # text, or parse_prompt's (tag, weight) pairs
 
