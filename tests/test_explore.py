@@ -1,6 +1,6 @@
 """textcolor.explore, textcolor.projector and notebooks/tag_vectors.ipynb.
 
-Everything but the notebook runs on a toy encoder (TagEncoder.from_table with hand-made vectors)
+Everything but the notebook runs on a toy encoder (build_encoder with a table of hand-made vectors)
 and a tiny randomly initialised generator, so no text model is loaded."""
 import json
 import math
@@ -17,7 +17,8 @@ from PIL import Image
 from textcolor import explore
 from textcolor.colorize import DEFAULT_MODEL, Colorizer
 from textcolor.models import Generator
-from textcolor.tags import TagEncoder
+from textcolor.config import TagConfig
+from textcolor.tags import build_encoder
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "tag_vectors.ipynb"
@@ -29,7 +30,7 @@ TOY = {A: [1.0, 0.0, 0.0], B: [0.8, 0.6, 0.0], C: [0.0, 1.0, 0.0], D: [-1.0, 0.0
 
 @pytest.fixture
 def toy_encoder(tmp_path):
-    return TagEncoder.from_table(list(TOY), torch.tensor(list(TOY.values())), cache_dir=tmp_path / "cache")
+    return build_encoder(TagConfig(), (list(TOY), torch.tensor(list(TOY.values()))), cache_dir=tmp_path / "cache")
 
 
 @pytest.fixture

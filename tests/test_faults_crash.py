@@ -741,15 +741,15 @@ def _sha(path: Path) -> str:
 def test_nonfinite_batch_stops_at_that_step_and_keeps_the_good_checkpoint(
         key, value, terms, tiny_cfg, tmp_path, monkeypatch):
     """A NaN/Inf pixel in the 3rd batch (items 5-6): stop at step 2, keep checkpoints 1-2 as they are."""
-    import textcolor.data as data_mod
+    import textcolor.training as training_mod
     from textcolor.training import TrainingError, train
     cfg = _tiny(tiny_cfg)
-    real_build = data_mod.build_dataset
+    real_build = training_mod.build_dataset
 
     def build(cfg_, train):
         ds = real_build(cfg_, train)
         return _PoisonedDataset(ds, after=2 * cfg.train.batch_size, key=key, value=value) if train else ds
-    monkeypatch.setattr(data_mod, "build_dataset", build)
+    monkeypatch.setattr(training_mod, "build_dataset", build)   # the name the loop calls
     run = tmp_path / "run"
     with pytest.raises(TrainingError) as info:
         train(cfg, run)
@@ -763,7 +763,7 @@ def test_nonfinite_batch_stops_at_that_step_and_keeps_the_good_checkpoint(
     assert state["step"] == 2 and all_finite(state)
     # and resuming over a good checkpoint with the poison leaves it byte for byte unchanged
     digest = _sha(run / "checkpoints/last.pt")
-    monkeypatch.setattr(data_mod, "build_dataset",
+    monkeypatch.setattr(training_mod, "build_dataset",
                         lambda c, train: _PoisonedDataset(real_build(c, train), 0, key, value)
                         if train else real_build(c, train))
     with pytest.raises(TrainingError, match=r"^step 2: non-finite loss"):

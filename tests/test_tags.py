@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import textcolor.tags as T
-from textcolor.tags import (POOLS, EncoderUnavailable, TagEncoder, bundled_model_path,
+from textcolor.config import TagConfig
+from textcolor.tags import (POOLS, EncoderUnavailable, TagEncoder, build_encoder, bundled_model_path,
                             parse_prompt, parse_tag_file, pool_vectors, tag_text, tags_to_prompt)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -310,11 +311,11 @@ def test_unwritable_cache_warns_once(tmp_path):
     assert sum("not writable" in str(w.message) for w in caught) == 1
 
 
-def test_from_table_never_loads(enc, tmp_path):
+def test_a_table_encoder_never_loads(enc, tmp_path):
     names, vectors = enc.table(TAGS)
     assert names == TAGS and vectors.shape == (4, 384)
     # the checkpoint case: another machine, no cache, a model path that does not exist there
-    inf = TagEncoder.from_table(names, vectors, model=str(tmp_path / "gone"), cache_dir=tmp_path)
+    inf = build_encoder(TagConfig(encoder=str(tmp_path / "gone")), (names, vectors), cache_dir=tmp_path)
     z = inf.embed_prompts(["hibiki_(kantai_collection), hatsune_miku:2", ""])
     assert inf.load_count == 0 and not inf.loaded and inf.dim == 384
     assert torch.allclose(z[0], (vectors[0] + 2 * vectors[2]) / 3, atol=1e-6)
@@ -323,7 +324,7 @@ def test_from_table_never_loads(enc, tmp_path):
     with pytest.raises(EncoderUnavailable):                  # an unknown tag needs the model
         inf.encode(["unseen_tag"])
     with pytest.raises(ValueError):
-        TagEncoder.from_table(["a", "b"], torch.zeros(3, 384))
+        build_encoder(TagConfig(), (["a", "b"], torch.zeros(3, 384)))
 
 
 def test_import_is_lazy():
@@ -337,8 +338,6 @@ def test_import_is_lazy():
 
 
 def test_build_encoder_is_the_one_way_runs_and_colorizers_get_one(tmp_path):
-    from textcolor.config import TagConfig
-    from textcolor.tags import build_encoder
     enc = build_encoder(TagConfig(cache_dir=str(tmp_path)))
     assert enc.model_id == "all-MiniLM-L6-v2" and enc.cache_path.is_relative_to(tmp_path)
     assert build_encoder(TagConfig(layout="none")) is None            # the untagged baseline loads nothing

