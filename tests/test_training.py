@@ -266,6 +266,7 @@ def test_init_from_fine_tunes_into_extra_heads(tiny_cfg, tmp_path):
         train(other, tmp_path / "other")
 
 
+@pytest.mark.slow
 def test_cli_dry_run_and_errors(tmp_path):
     run = lambda *a: subprocess.run([sys.executable, str(ROOT / "train.py"), *a],  # noqa: E731
                                     capture_output=True, text=True, cwd=tmp_path)
@@ -277,6 +278,7 @@ def test_cli_dry_run_and_errors(tmp_path):
     assert r.returncode == 2 and "config file not found" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_two_process_gloo_ddp(tmp_path):
     overrides = ["data.size=32", "data.synth_n=16", "data.val_n=2", "data.workers=0", "gen.base=8", "gen.depth=2",
                  "gen.max_ch=16", "disc.base=8", "disc.layers=2", "tags.k=4", "train.steps=3",
