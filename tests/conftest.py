@@ -3,7 +3,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+
+# before torch is imported: idle OpenMP threads sleep, not spin, on a busy machine (textcolor/threads.py)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
