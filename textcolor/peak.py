@@ -110,7 +110,7 @@ def measured_gflops(cfg=None, quick: bool = False, threads: tuple[int, ...] | No
             out.setdefault("by_threads", {})[t] = max([*out["gemm"].values(), *out["conv"].values()])
     finally:
         torch.set_num_threads(old)
-    everything = {**{f"gemm {k}": v for k, v in out["gemm"].items()}, **{f"conv {k}": v for k, v in out["conv"].items()}}
+    everything = {f"{kind} {k}": v for kind in ("gemm", "conv") for k, v in out[kind].items()}
     out["best_kernel"] = max(everything, key=everything.get)
     out["best_gflops"] = everything[out["best_kernel"]]
     out["gemm_best_gflops"] = max(out["gemm"].values())
