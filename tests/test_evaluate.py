@@ -9,7 +9,7 @@ from textcolor import evaluate, synth
 ACCURACIES = [k for k in evaluate.KEYS if k.endswith("_accuracy")]
 
 
-@pytest.mark.parametrize("size", [64, 128])
+@pytest.mark.parametrize("size", [64, pytest.param(128, marks=pytest.mark.slow)])
 def test_oracle_scores_perfectly(size):
     r = evaluate.oracle(n=12, size=size)
     assert r["size"] == size
