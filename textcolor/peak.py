@@ -93,9 +93,11 @@ def measured_gflops(cfg=None, quick: bool = False, threads: tuple[int, ...] | No
     try:
         for t in threads:
             torch.set_num_threads(t)
+            best_t = 0.0
             for m, k, n in (QUICK_GEMM_SHAPES if quick else GEMM_SHAPES):
                 a, b = torch.randn(m, k), torch.randn(k, n)
                 rate = _best_rate(lambda: a @ b, 2 * m * k * n, reps)
+                best_t = max(best_t, rate)
                 key = f"{m}x{k}x{n}"
                 out["gemm"][key] = max(out["gemm"].get(key, 0.0), rate)
             for shape, conv in convs:
@@ -105,9 +107,10 @@ def measured_gflops(cfg=None, quick: bool = False, threads: tuple[int, ...] | No
                 flops = fc.get_total_flops()
                 with torch.no_grad():
                     rate = _best_rate(lambda: conv(x), flops, reps)
+                best_t = max(best_t, rate)
                 key = f"{list(shape)} k{conv.kernel_size[0]} -> {conv.out_channels}"
                 out["conv"][key] = max(out["conv"].get(key, 0.0), rate)
-            out.setdefault("by_threads", {})[t] = max([*out["gemm"].values(), *out["conv"].values()])
+            out.setdefault("by_threads", {})[t] = best_t
     finally:
         torch.set_num_threads(old)
     everything = {f"{kind} {k}": v for kind in ("gemm", "conv") for k, v in out[kind].items()}
