@@ -24,6 +24,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from textcolor.threads import quiet_openmp
+    quiet_openmp()  # before torch is imported: idle OpenMP threads sleep instead of spinning
     from textcolor.checkpoint import CheckpointError
     from textcolor.config import ConfigError, load_config, to_yaml
     from textcolor.data import DatasetError
@@ -57,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if result.stopped_by_signal:
         return 0
-    print(f"done: step {result.step}, checkpoint {result.checkpoint}, logs: tensorboard --logdir {out}")
+    print(f"done: step {result.step}, checkpoint {result.checkpoint}, "
+          f"logs: tensorboard --logdir {out} --samples_per_plugin images=1000")
     return 0
 
 

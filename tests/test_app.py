@@ -198,10 +198,11 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture
 def server(tmp_path):
+    get = 'as .ci/run does: sudo apt-get install chromium, then pip install -e ".[app]"'
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason='playwright is not installed (pip install -e ".[app]")')
-    pytest.importorskip("gradio", reason='gradio is not installed (pip install -e ".[app]")')
+        pytest.skip(f"browser test not run: {CHROMIUM} is absent; {get}")
+    pytest.importorskip("playwright.sync_api", reason=f"browser test not run: playwright is not installed; {get}")
+    pytest.importorskip("gradio", reason=f"browser test not run: gradio is not installed; {get}")
     port = _free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1",
                GRADIO_TEMP_DIR=str(tmp_path / "gradio"), TMPDIR=str(tmp_path),
@@ -236,6 +237,7 @@ def _status(page) -> str:
     return page.locator("#status").inner_text()
 
 
+@pytest.mark.slow
 def test_browser_end_to_end(server, sample, sketch_png, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 

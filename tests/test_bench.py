@@ -6,6 +6,8 @@ import pytest
 
 from textcolor import bench
 
+pytestmark = pytest.mark.slow  # the benchmark, end to end
+
 TINY = ["data.size=32", "gen.base=8", "gen.depth=2", "gen.max_ch=16", "disc.base=8", "disc.layers=2",
         "train.batch_size=2", "data.synth_n=64"]
 

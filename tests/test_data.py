@@ -434,7 +434,6 @@ def test_build_dataset_dispatch(image_folder, tmp_path):
 
 
 def test_build_dataset_synth():
-    pytest.importorskip("textcolor.synth")
     cfg = Config()
     cfg.data.size, cfg.data.synth_n, cfg.data.val_n = SIZE, 5, 2
     train, val = build_dataset(cfg, True), build_dataset(cfg, False)

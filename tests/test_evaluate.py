@@ -9,7 +9,7 @@ from textcolor import evaluate, synth
 ACCURACIES = [k for k in evaluate.KEYS if k.endswith("_accuracy")]
 
 
-@pytest.mark.parametrize("size", [64, 128])
+@pytest.mark.parametrize("size", [64, pytest.param(128, marks=pytest.mark.slow)])
 def test_oracle_scores_perfectly(size):
     r = evaluate.oracle(n=12, size=size)
     assert r["size"] == size
@@ -66,6 +66,7 @@ def test_phrases_never_occur_in_training_tags():
     assert set(evaluate.PHRASES.values()) <= set(vocab.load_colors()["hair"])
 
 
+@pytest.mark.slow  # a full evaluation
 def test_cli_json_has_every_key(tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "eval.json"
     assert evaluate.main(["--checkpoint", str(tiny_checkpoint), "--baseline", str(tiny_checkpoint),

@@ -368,6 +368,7 @@ def test_notebook_is_stored_without_outputs():
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
 
 
+@pytest.mark.slow
 def test_notebook_executes_end_to_end(monkeypatch):
     """Runs every cell with nbclient on the shipped model (part of the default suite)."""
     import nbformat

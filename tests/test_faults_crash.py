@@ -38,6 +38,8 @@ import torch
 from textcolor import checkpoint as ckpt_mod
 from textcolor.checkpoint import CheckpointError, atomic_torch_save, list_checkpoints, load_checkpoint
 
+pytestmark = pytest.mark.slow  # crash tests: training processes killed mid-run
+
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES_NAME = "fault_figures.json"
 

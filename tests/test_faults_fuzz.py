@@ -47,6 +47,8 @@ from textcolor.colorize import Colorizer
 from textcolor.data import FolderDataset
 from textcolor.imageio import BadImageError, open_rgb
 
+pytestmark = pytest.mark.slow  # fuzz tests
+
 ROOT = Path(__file__).resolve().parent.parent
 CASE_SECONDS = 120          # a case slower than this counts as a hang (generous: the machine is shared)
 FUZZ = settings(deadline=None, derandomize=True, database=None, print_blob=True,
@@ -639,12 +641,9 @@ def test_fuzz_infer_main(colorizer, checkpoint, tmp_path, tmp_path_factory, smal
 
 
 def test_fuzz_web_page_request(colorizer, tmp_path, tmp_path_factory, smaller_pixel_limit, monkeypatch):
-    """textcolor/app.py's colorize_request, when the page exists: never raises."""
-    app = pytest.importorskip("textcolor.app")
-    if not hasattr(app, "colorize_request"):
-        pytest.skip("textcolor.app has no colorize_request")
-    if hasattr(app, "load_source"):
-        monkeypatch.setattr(app.load_source, "__defaults__", (FUZZ_MAX_PIXELS,))
+    """textcolor/app.py's colorize_request never raises."""
+    from textcolor import app
+    monkeypatch.setattr(app.load_source, "__defaults__", (FUZZ_MAX_PIXELS,))
     counts, t0 = Counter(), time.process_time()
     anything = st.one_of(st.none(), st.text(max_size=20), st.floats(), st.integers(), st.booleans(),
                          st.binary(max_size=20), st.lists(st.integers(), max_size=3))

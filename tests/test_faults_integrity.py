@@ -88,6 +88,7 @@ def make_dataset(root: Path) -> Path:
 # ---------------------------------------------------------------------------------------------
 # 5. data integrity
 
+@pytest.mark.slow  # every command end to end
 def test_no_command_modifies_or_deletes_source_files(tmp_path, checkpoint):
     src = make_dataset(tmp_path / "dataset")
     before = snapshot(src)

@@ -125,6 +125,7 @@ def test_export_cli_writes_once_and_refuses_bad_input(tiny_checkpoint, tmp_path,
     assert main(["export", str(tiny_checkpoint), str(dst), "--overwrite"]) == 0
 
 
+@pytest.mark.slow
 def test_known_tags_do_not_import_sentence_transformers(rendered_sketch, tiny_checkpoint, tmp_path):
     code = (f"import sys; sys.argv = ['infer.py', '--sketch', {str(rendered_sketch)!r}, '--tags', 'hatsune_miku', "
             f"'--out', {str(tmp_path / 'o.png')!r}, '--checkpoint', {str(tiny_checkpoint)!r}]; "

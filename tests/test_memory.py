@@ -33,6 +33,7 @@ def run_probe(env_value: str) -> tuple[bool, int]:
     return took == "True", int(faults)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only")
 def test_freed_memory_is_reused_without_page_faults():
     pages = 64 * 2 ** 20 // 4096

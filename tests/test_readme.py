@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
@@ -25,6 +27,7 @@ def test_no_unfilled_sections():
     assert "@@" not in README
 
 
+@pytest.mark.slow
 def test_quick_start_main_job_runs(tmp_path):
     train_cmd = quick_start()[0]
     args = train_cmd.split("train.py", 1)[1].split()

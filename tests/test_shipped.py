@@ -45,6 +45,7 @@ def test_monochrome_suppresses_colour(shipped):
     assert np.mean(mono) < 0.3 * np.mean(own)
 
 
+@pytest.mark.slow  # 512 px through the shipped model
 def test_the_pair_is_told_apart_on_a_sketch_twice_the_working_size(shipped):
     # Sketches drawn larger than the model's working size are brought down by each block's darkest
     # pixel (xdog.downscale_lines), as the training sketches drawn at up to 3× were.

@@ -219,6 +219,7 @@ def test_cli_refuses_a_foreign_folder(tmp_path, capsys):
     assert (own_looking / "00000.png").read_bytes() == b"a user's file with a synth-like name"
 
 
+@pytest.mark.slow
 def test_cli_module_entry_point_refuses_without_traceback(tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
     r = subprocess.run([sys.executable, "-m", "textcolor.synth", "--out", str(tmp_path), "--n", "1"],

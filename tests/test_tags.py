@@ -189,6 +189,7 @@ def test_model_ids_and_cache_dirs(tmp_path, monkeypatch):
     assert TagEncoder(cache_dir="").cache_path.is_relative_to(tmp_path / "env")   # TagConfig default
 
 
+@pytest.mark.slow
 def test_bogus_path_fails_fast_without_importing_transformers(tmp_path):
     code = f"""
 import sys
@@ -327,6 +328,7 @@ def test_a_table_encoder_never_loads(enc, tmp_path):
         build_encoder(TagConfig(), (["a", "b"], torch.zeros(3, 384)))
 
 
+@pytest.mark.slow
 def test_import_is_lazy():
     code = ("import sys, textcolor.tags\n"
             "bad = [m for m in ('sentence_transformers', 'transformers') if m in sys.modules]\n"

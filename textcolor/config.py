@@ -143,7 +143,7 @@ class TrainConfig:
     image_every: int = 500    # sample grid + tag-ablation panel
     ckpt_every: int = 1000
     keep_last: int = 3
-    threads: int = 0          # torch intra-op threads (0 = torch default)
+    threads: int = 0          # torch intra-op threads (0 = the cores less other running work, textcolor/threads.py)
     init_from: str = ""       # start from these weights (run dir, .pt or exported .safetensors): a new
                               # run, step 0, fresh optimiser; layers the source lacks start at their init
     probe_prompts: list[str] = field(default_factory=lambda: [

@@ -29,6 +29,7 @@ from textcolor.distributed import all_reduce_grads, broadcast_module, init_distr
 from textcolor.monitor import ScalarLog, log_probes, val_l1, write_hparams
 from textcolor.prompts import PromptSampler, Swap
 from textcolor.tags import build_encoder, embed, parse_prompt
+from textcolor.threads import choose_threads
 from textcolor.trainstate import (Models, TrainingError, build, check_finite_weights, init_weights, load_state,
                                   state_dict)
 from textcolor.vocab import EYES, HAIR, LINE
@@ -289,8 +290,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     out_dir = Path(out_dir)
     dd = init_distributed(cfg.train.device)
     device = pick_device(cfg.train.device, dd.local_rank)
-    if cfg.train.threads > 0:
-        torch.set_num_threads(cfg.train.threads)
+    threads, threads_why = choose_threads(cfg.train.threads)  # fewer than the cores when others are running
+    torch.set_num_threads(threads)
     resume_from = prepare_run_dir(out_dir, resume)
     state = load_checkpoint(resume_from) if resume_from else None
     if state is not None:
@@ -341,6 +342,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
         out_dir.mkdir(parents=True, exist_ok=True)
         _write_text_atomic(out_dir / "config.yaml", to_yaml(cfg))
         writer = SummaryWriter(str(out_dir))
+        tqdm.write(f"threads: {threads} ({threads_why})\n"
+                   f"logs: tensorboard --logdir {out_dir} --samples_per_plugin images=1000  (keeps every probe image)")
         if skipped:
             tqdm.write(summarize_skipped(skipped, getattr(train_ds, "total", None)))
 
@@ -380,7 +383,9 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
                 mask = batch["mask"].to(device) if objective.uses_masks and "mask" in batch else None
                 # swaps need the region masks
                 prompts, swap = prompt_sampler([parse_prompt(p) for p in batch["tags"]], device, mask is not None)
-                log_now = (step + 1) % cfg.train.log_every == 0
+                # scalars at step 0 and every log_every after (a short run shows); a step's losses are
+                # those of the weights before its update, so it logs at its own index
+                log_at, log_now = step, step % cfg.train.log_every == 0
                 metrics = train_step(sketch, image, embed(encoder, prompts, cfg.tags.pool, device), step,
                                      want_norms=log_now, mask=mask, swap=swap)
                 check_finite(metrics, step)
@@ -389,7 +394,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
                 bar.update(1)
                 scalars.add(metrics)
                 if log_now and dd.main:
-                    result.metrics = scalars.write(writer, step, m)
+                    result.metrics = scalars.write(writer, log_at, m)
                     bar.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in result.metrics.items()
                                      if k.startswith("loss/")})
                 if dd.main and step % cfg.train.image_every == 0:
