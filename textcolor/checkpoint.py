@@ -8,6 +8,7 @@ Files: checkpoints/step_000100.pt ... and last.pt, a hard link to the newest one
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
@@ -47,15 +48,42 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class _WriteRecorder:
+    """A file wrapper that remembers the OSError of a failed write. PyTorch's zip writer swallows
+    it and raises its own RuntimeError ("unexpected pos ..."), so a full disk would otherwise be
+    indistinguishable from a bug."""
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
 def atomic_torch_save(obj, path: Path) -> None:
     """Write to a temp file in the same directory, fsync, then rename over the target.
 
-    A crash at any moment leaves either the old file or the complete new one, never a torn one."""
+    A crash at any moment leaves either the old file or the complete new one, never a torn one.
+    Any failure removes the temp file and raises OSError (PyTorch's writer errors on a full disk
+    are turned back into the OSError that caused them)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            rec = _WriteRecorder(f)
+            try:
+                torch.save(obj, rec)
+            except RuntimeError as e:
+                if rec.error is not None:
+                    raise rec.error from None
+                raise OSError(f"PyTorch's writer failed ({str(e).splitlines()[0][:120]})") from None
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -66,11 +94,15 @@ def atomic_torch_save(obj, path: Path) -> None:
 
 
 def save_checkpoint(state: dict, ckpt_dir: Path, keep_last: int = 3) -> Path:
-    """Save `state` as step_XXXXXX.pt, point last.pt at it, and prune to the newest `keep_last`."""
+    """Save `state` as step_XXXXXX.pt, point last.pt at it, and prune to the newest `keep_last`.
+
+    Any write failure raises CheckpointError naming the step not written and the last good one,
+    with no temp file left; the earlier checkpoints and last.pt are untouched."""
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     state = {"format": FORMAT, "version": VERSION, **state}
     path = ckpt_dir / f"step_{state['step']:07d}.pt"
+    good = [p for p in list_checkpoints(ckpt_dir) if p != path]
     try:
         atomic_torch_save(state, path)
         # hard link + rename: last.pt switches atomically and costs no second write
@@ -79,7 +111,13 @@ def save_checkpoint(state: dict, ckpt_dir: Path, keep_last: int = 3) -> Path:
         os.link(path, tmp)
         os.replace(tmp, ckpt_dir / LAST)
     except OSError as e:
-        raise CheckpointError(f"could not write checkpoint {path}: {e.strerror or e}") from None
+        (ckpt_dir / f".{LAST}.link").unlink(missing_ok=True)
+        kept = (f"last good checkpoint step {int(_STEP_FILE.search(good[-1].name).group(1))} kept"
+                if good else "no earlier checkpoint")
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CheckpointError(f"no space left on {ckpt_dir}: checkpoint step {state['step']} not written; "
+                                  f"{kept}") from None
+        raise CheckpointError(f"could not write checkpoint {path}: {e.strerror or e}; {kept}") from None
     for old in list_checkpoints(ckpt_dir)[:-keep_last]:
         old.unlink(missing_ok=True)
     for stale in ckpt_dir.glob(".step_*.pt.*.tmp"):  # left by writes a crash (SIGKILL) interrupted

@@ -203,6 +203,15 @@ def summarize_skipped(skipped: Sequence[tuple[str, str]], total: int | None = No
     return f"skipped {len(skipped)}{of} files: {parts} ({hint})"
 
 
+def close_loader(batches: Any) -> None:
+    """Stop a DataLoader iterator's worker processes now. On an error the iterator stays
+    referenced by the traceback, and its workers (which ignore SIGINT/SIGTERM so a signal reaches
+    the main process only) would keep the interpreter from exiting."""
+    shutdown = getattr(batches, "_shutdown_workers", None)
+    if shutdown is not None:
+        shutdown()
+
+
 # ---------------------------------------------------------------- datasets
 
 def _unpack(item: Item, n: int, train: bool) -> tuple[int, int | None]:

@@ -571,7 +571,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     """Train per `cfg` into `out_dir` (config.yaml, checkpoints/, TensorBoard events).
 
     `max_steps` stops early after that many steps of this call (tests use it to simulate a crash)."""
-    from textcolor.data import build_dataset, summarize_skipped
+    from textcolor.data import build_dataset, close_loader, summarize_skipped
     out_dir = Path(out_dir)
     dd = init_distributed(cfg.train.device)
     device = pick_device(cfg.train.device, dd.local_rank)
@@ -715,6 +715,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
                     last_ckpt = save() or last_ckpt
     finally:
         bar.close()
+        close_loader(batches)  # an error must not leave workers alive: they ignore SIGTERM, the exit would hang
     if stop.signal is not None and (last_ckpt is None or not last_ckpt.name.endswith(f"{step:07d}.pt")):
         last_ckpt = save() or last_ckpt
         if dd.main:
