@@ -70,3 +70,47 @@ def test_real_full_disk_with_workers_exits_promptly_with_one_line(small_fs):
     assert not [n for n in names if n.endswith(".tmp") or n.endswith(".link")], names
     assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 2
     assert [p.name for p in list_checkpoints(run / "checkpoints")] == ["step_0000002.pt"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. one run per directory; 8. --resume on a directory with no run
+
+HOLDER = r'''
+import sys, time
+from textcolor.runlock import lock_run_dir
+lock_run_dir(sys.argv[1])
+print("locked", flush=True)
+time.sleep(600)
+'''
+
+
+def test_second_run_on_one_out_is_refused_naming_the_first_pid_and_no_stale_lock(tmp_path, capsys):
+    import train as train_cli
+    from cli_helpers import one_line_error
+    run = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(run)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        code = train_cli.main(["--config", str(ROOT / "configs/demo.yaml"), "--out", str(run), *TINY,
+                               "data.workers=0", "train.steps=1"])
+        err = capsys.readouterr().err
+        assert code == 2 and one_line_error(err), err
+        assert f"in use by another training run (pid {holder.pid})" in err
+        assert not (run / "checkpoints").exists() and not (run / "config.yaml").exists()
+    finally:
+        holder.kill()  # SIGKILL: the kernel drops the flock with the process
+        holder.wait()
+    from textcolor.runlock import lock_run_dir, unlock_run_dir
+    lock_run_dir(run)  # no stale lock
+    unlock_run_dir(run)
+
+
+def test_resume_on_a_directory_with_no_run_says_so(tmp_path, capsys):
+    import train as train_cli
+    from cli_helpers import one_line_error
+    code = train_cli.main(["--resume", "--config", str(ROOT / "configs/demo.yaml"), "--out", str(tmp_path / "typo"),
+                           *TINY, "data.workers=0", "train.steps=1"])
+    err = capsys.readouterr().err
+    assert code == 2 and one_line_error(err) and "holds no run" in err, err
+    assert not (tmp_path / "typo").exists()
