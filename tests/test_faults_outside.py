@@ -6,9 +6,9 @@ Each case must end in one clear line (or a counted skip), never a hang, never lo
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -23,10 +23,19 @@ TINY = ["data.size=32", "data.synth_n=16", "data.val_n=2", "gen.base=8", "gen.de
 
 
 def _train(out: Path, *extra: str, flags: tuple[str, ...] = (), timeout: float = 300) -> subprocess.CompletedProcess:
-    """`python train.py` on the demo config with tiny overrides, as a user would run it."""
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *flags, "--config", str(ROOT / "configs/demo.yaml"),
-                           "--out", str(out), *TINY, *extra], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    """`python train.py` on the demo config with tiny overrides, as a user would run it. A run that
+    outlives `timeout` fails the test as a hang, its whole process group (workers too) killed."""
+    argv = [sys.executable, str(ROOT / "train.py"), *flags, "--config", str(ROOT / "configs/demo.yaml"),
+            "--out", str(out), *TINY, *extra]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    try:
+        out_text, err_text = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out_text, err_text = proc.communicate()
+        raise AssertionError(f"train.py hung (> {timeout:g} s): {err_text[-2000:]}") from None
+    return subprocess.CompletedProcess(argv, proc.returncode, out_text, err_text)
 
 
 def _error_lines(text: str) -> list[str]:
