@@ -5,6 +5,7 @@ Each case must end in one clear line (or a counted skip), never a hang, never lo
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -123,3 +124,109 @@ def test_resume_on_a_directory_with_no_run_says_so(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and one_line_error(err) and "holds no run" in err, err
     assert not (tmp_path / "typo").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. data reads are bounded: FIFOs, devices, oversized tag files; 3. confined to the dataset root
+
+@contextlib.contextmanager
+def no_hang(seconds: int = 60):
+    """A read that blocks (a FIFO with no writer) fails the test instead of hanging it."""
+    def fire(*_):
+        raise AssertionError(f"blocked for {seconds} s: a read hung")
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _png(path: Path, size: int = 40) -> Path:
+    from PIL import Image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (size, size), (200, 50, 50)).save(path)
+    return path
+
+
+def _hostile_folder(root: Path) -> Path:
+    """5 good images (tags in sidecars) and 4 hostile ones: a FIFO tag file, a tag file linked to
+    /dev/zero, a 2 MB tag file, a FIFO named like an image; a link to an image outside the root."""
+    data = root / "data"
+    for i in range(9):
+        _png(data / f"{i:05d}.png")
+        (data / f"{i:05d}.txt").write_text("red_hair, blue_eyes")
+    (data / "00003.txt").unlink()
+    os.mkfifo(data / "00003.txt")
+    (data / "00004.txt").unlink()
+    os.symlink("/dev/zero", data / "00004.txt")
+    (data / "00005.txt").write_text("a, " * 700_000)
+    (data / "00006.png").unlink()
+    os.mkfifo(data / "00006.png")
+    outside = _png(root / "outside" / "secret.png")
+    (data / "00007.png").unlink()
+    os.symlink(outside, data / "00007.png")
+    return data
+
+
+def test_folder_dataset_counts_fifos_devices_big_tag_files_and_links_out(tmp_path):
+    from textcolor.data import FolderDataset
+    data = _hostile_folder(tmp_path)
+    with no_hang():
+        ds = FolderDataset(data, 32)
+        reasons = sorted(r for _, r in ds.skipped)
+        assert reasons == ["not a regular file", "outside the dataset root", "tag file not a regular file",
+                           "tag file not a regular file", "tag file too large"], ds.skipped
+        assert len(ds) == 4 and all(ds[i]["tags"] == "red_hair, blue_eyes" for i in range(len(ds)))
+
+
+def test_training_on_a_folder_with_a_fifo_tag_file_and_workers_finishes(tiny_cfg, tmp_path):
+    from dataclasses import replace
+
+    from textcolor.training import train
+    data = _hostile_folder(tmp_path)
+    cfg = replace(tiny_cfg, data=replace(tiny_cfg.data, source="folder", path=str(data), workers=1, val_n=2),
+                  train=replace(tiny_cfg.train, steps=2, image_every=100, log_every=100))
+    with no_hang(120):
+        assert train(cfg, tmp_path / "run").step == 2
+
+
+def test_prepare_skips_and_counts_fifos_and_paths_outside_the_root(tmp_path, capsys):
+    import pandas as pd
+
+    from textcolor import prepare
+    data = _hostile_folder(tmp_path)
+    with no_hang():
+        code = prepare.main(["--folder", str(data), "--out", str(tmp_path / "cache"), "--size", "32"])
+    out = capsys.readouterr().out
+    assert code == 0 and "prepared 4 images" in out and "skipped 5 of 9 files" in out, out
+    assert "secret" not in pd.read_csv(tmp_path / "cache" / "index.csv")["source"].str.cat()
+    # a table naming files outside its root
+    table = data / "meta.csv"
+    pd.DataFrame({"file": ["00000.png", "../outside/secret.png", "/etc/shadow", "00001.png"],
+                  "tags": ["red_hair"] * 4}).to_csv(table, index=False)
+    with no_hang():
+        code = prepare.main(["--table", str(table), "--out", str(tmp_path / "cache2"), "--size", "32"])
+    out = capsys.readouterr().out
+    assert code == 0 and "prepared 2 images" in out and "2 outside the dataset root" in out, out
+
+
+def test_table_and_cache_rows_outside_the_root_are_refused_and_counted(tmp_path):
+    import pandas as pd
+
+    from textcolor.data import CacheDataset, TableDataset
+    data = _hostile_folder(tmp_path)
+    table = data / "meta.csv"
+    pd.DataFrame({"file": ["00000.png", "../outside/secret.png", "/etc/shadow", "00001.png"],
+                  "tags": ["red_hair"] * 4}).to_csv(table, index=False)
+    ds = TableDataset(table, 32)
+    assert len(ds) == 2 and sorted(r for _, r in ds.skipped) == ["outside the dataset root"] * 2
+    assert not any("secret" in p or "shadow" in p for p in ds.paths)
+    from textcolor import prepare
+    assert prepare.main(["--folder", str(data), "--out", str(tmp_path / "cache"), "--size", "32"]) == 0
+    index = pd.read_csv(tmp_path / "cache" / "index.csv", dtype=str, keep_default_na=False)
+    index.loc[0, "image"] = "../../outside/secret.png"
+    index.to_csv(tmp_path / "cache" / "index.csv", index=False)
+    cache = CacheDataset(tmp_path / "cache", 32)
+    assert len(cache) == 3 and [r for _, r in cache.skipped] == ["outside the dataset root"]
