@@ -230,3 +230,88 @@ def test_table_and_cache_rows_outside_the_root_are_refused_and_counted(tmp_path)
     index.to_csv(tmp_path / "cache" / "index.csv", index=False)
     cache = CacheDataset(tmp_path / "cache", 32)
     assert len(cache) == 3 and [r for _, r in cache.skipped] == ["outside the dataset root"]
+
+
+# ---------------------------------------------------------------------------------------------
+# infer.py on folders (issue 17a), colliding outputs (5), oversized inputs (6)
+
+def _infer(capsys, *argv) -> tuple[int, str, str]:
+    import infer
+    code = infer.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_infer_folder_written_by_sketch_and_one_broken_file(tiny_checkpoint, tmp_path, capsys):
+    from textcolor import sketch
+    src, sk = tmp_path / "src", tmp_path / "sk"
+    _png(src / "a.png", 48)
+    _png(src / "b.png", 48)
+    assert sketch.main([str(src), "--out", str(sk)]) == 0
+    (sk / "c.sketch.png").write_text("<html>404</html>")  # a failed download
+    os.mkfifo(sk / "d.sketch.png")
+    _png(sk / "old.colored.png", 48)
+    _png(sk / "x.mask.png", 48)
+    with no_hang():
+        code, out, err = _infer(capsys, "--sketch", sk, "--checkpoint", tiny_checkpoint)
+    assert code == 1, (out, err)
+    assert sorted(p.name for p in sk.glob("*.sketch.colored.png")) == ["a.sketch.colored.png", "b.sketch.colored.png"]
+    lines = [ln.strip() for ln in err.replace("\r", "\n").splitlines() if "skipped:" in ln or "rror" in ln]
+    assert len(lines) == 2 and lines[0].endswith("c.sketch.png: not an image") and "Traceback" not in err, err
+    assert "d.sketch.png: not a regular file" in lines[1], err
+    assert "wrote 2 image(s)" in out and "2 input(s) skipped" in out and "left out 2 of our own outputs" in out, out
+
+
+def test_infer_folder_of_only_our_outputs_says_why(tiny_checkpoint, tmp_path, capsys):
+    from cli_helpers import one_line_error
+    _png(tmp_path / "d" / "a.colored.png")
+    _png(tmp_path / "d" / "a.mask.png")
+    code, out, err = _infer(capsys, "--sketch", tmp_path / "d", "--checkpoint", tiny_checkpoint)
+    assert code == 2 and one_line_error(err) and "skipped 2 of our own outputs" in err, err
+
+
+def test_inputs_sharing_a_stem_get_distinct_outputs_and_grid_may_not_be_an_output(tiny_checkpoint, tmp_path, capsys):
+    from cli_helpers import one_line_error
+    from PIL import Image
+    d = tmp_path / "d"
+    for ext in ("png", "jpg", "webp"):
+        d.mkdir(exist_ok=True)
+        Image.new("RGB", (48, 48), "white").save(d / f"a.{ext}")
+    code, out, err = _infer(capsys, "--sketch", d, "--checkpoint", tiny_checkpoint)
+    assert code == 0 and "wrote 3 image(s)" in out, err
+    assert sorted(p.name for p in d.glob("*.colored.png")) == ["a_jpg.colored.png", "a_png.colored.png",
+                                                                "a_webp.colored.png"]
+    code, out, err = _infer(capsys, "--sketch", d / "a.png", "--out", tmp_path / "o.png", "--grid", tmp_path / "o.png",
+                            "--checkpoint", tiny_checkpoint)
+    assert code == 2 and one_line_error(err) and "--grid" in err, err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_checkpoint_that_is_not_one_is_named_in_one_line(tmp_path, capsys):
+    from cli_helpers import one_line_error
+    _png(tmp_path / "s.png")
+    code, out, err = _infer(capsys, "--sketch", tmp_path / "s.png", "--checkpoint", ROOT / "README.md")
+    assert code == 2 and one_line_error(err), err
+    assert err.strip() == f"error: {ROOT / 'README.md'}: not a checkpoint (expected a .pt file written by train.py " \
+                          f"or a .safetensors export)"
+
+
+@pytest.mark.parametrize("size", [(20000, 20), (200000, 1)])
+def test_extreme_aspect_ratio_is_refused_before_allocation(tiny_checkpoint, tmp_path, capsys, size):
+    from cli_helpers import one_line_error
+    from PIL import Image
+    Image.new("L", size, 255).save(tmp_path / "strip.png")
+    code, out, err = _infer(capsys, "--sketch", tmp_path / "strip.png", "--checkpoint", tiny_checkpoint)
+    assert code == 2 and one_line_error(err) and "more than 32:1" in err, err
+
+
+def test_over_budget_input_names_the_size_that_fits(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    from cli_helpers import one_line_error
+    from textcolor import colorize
+    _png(tmp_path / "s.png", 64)
+    monkeypatch.setattr(colorize, "DEFAULT_BUDGET", 2_000_000)  # a tiny model needs a tiny budget to hit
+    code, out, err = _infer(capsys, "--sketch", tmp_path / "s.png", "--size", "512", "--checkpoint", tiny_checkpoint)
+    assert code == 2 and one_line_error(err) and "budget" in err and "pass --size " in err, err
+    fit = int(err.split("pass --size ")[1].split()[0])
+    code, out, err = _infer(capsys, "--sketch", tmp_path / "s.png", "--size", fit, "--checkpoint", tiny_checkpoint)
+    assert code == 0, err

@@ -153,11 +153,25 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     p = resolve(path)
     if p.stat().st_size == 0:
         raise CheckpointError(f"{p}: empty file, not a checkpoint")
+    if not p.is_file():
+        raise CheckpointError(f"{p}: not a regular file, not a checkpoint")
+    with open(p, "rb") as f:
+        head = f.read(4)
+    # torch.save writes a zip (PK..), older PyTorch a pickle (protocol 2+: 0x80); anything else,
+    # a README or an image, would only get PyTorch's long unpickler message
+    if head != b"PK\x03\x04" and head[:1] != b"\x80":
+        raise CheckpointError(f"{p}: not a checkpoint (expected a .pt file written by train.py "
+                              f"or a .safetensors export)")
+    problem = _zip_problem(p)
+    if problem:
+        raise CheckpointError(f"{p}: refused to load ({problem})")
     try:
         state = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
-        raise CheckpointError(f"{p}: refused to load (not a plain-weights checkpoint: {first[:160]})") from None
+        # PyTorch's message is a paragraph about weights_only; keep only what it found
+        found = re.search(r"Unsupported (?:global|operand)[^.\n]*", str(e))
+        what = found.group(0) if found else "it holds Python objects, not only tensors and numbers"
+        raise CheckpointError(f"{p}: refused to load (not a plain-weights checkpoint: {what})") from None
     except Exception as e:  # noqa: BLE001 — torch's readers raise many types on damaged bytes (struct.error, IndexError, ...)
         raise CheckpointError(f"{p}: truncated or corrupt checkpoint ({e.__class__.__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
@@ -168,6 +182,29 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     if problem:
         raise CheckpointError(f"{p}: malformed textcolor checkpoint ({problem})")
     return state
+
+
+def _zip_problem(p: Path) -> str | None:
+    """torch.save writes an uncompressed zip, so its tensors cannot hold more bytes than the file.
+    A compressed entry (a zip bomb: 4 MB that inflate to gigabytes) is refused before reading it."""
+    try:
+        with zipfile.ZipFile(p) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None  # not a zip: torch.load tells a legacy checkpoint from garbage
+    if any(i.compress_type != zipfile.ZIP_STORED for i in infos):
+        return "compressed entries; torch.save never writes them"
+    if sum(i.file_size for i in infos) > p.stat().st_size:
+        return "its entries claim more bytes than the file holds"
+    return None
+
+
+def _nonfinite(tensors: dict, what: str) -> str | None:
+    """The first floating tensor holding NaN/Inf: such weights colour garbage without an error."""
+    for name, t in tensors.items():
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            return f"non-finite values in {what}.{name}"
+    return None
 
 
 def _malformed(state: dict) -> str | None:
@@ -182,6 +219,9 @@ def _malformed(state: dict) -> str | None:
         if key in state and not (isinstance(state[key], dict)
                                  and all(isinstance(v, torch.Tensor) for v in state[key].values())):
             return f"{key} is not a dict of tensors"
+    for key in ("G", "G_ema", "D"):
+        if problem := _nonfinite(state.get(key, {}), key):
+            return problem
     return _tag_table_problem(state.get("tags", {}))
 
 
@@ -193,6 +233,8 @@ def _tag_table_problem(tags) -> str | None:
         return "tag names are not a list of strings"
     if not isinstance(vectors, torch.Tensor) or (names and (vectors.dim() != 2 or vectors.shape[0] != len(names))):
         return "tag vectors do not match the tag names"
+    if vectors.is_floating_point() and not bool(torch.isfinite(vectors).all()):
+        return "non-finite values in the tag vectors"
     return None
 
 
@@ -230,7 +272,7 @@ def generator_parts(path: Path) -> tuple[dict, dict, list[str], torch.Tensor]:
             raise CheckpointError(f"{path}: malformed textcolor generator file ({type(e).__name__}: "
                                   f"{str(e)[:80]})") from None
         problem = None if isinstance(config, dict) else "config is not a dict"
-        problem = problem or _tag_table_problem({"names": names, "vectors": vectors})
+        problem = problem or _tag_table_problem({"names": names, "vectors": vectors}) or _nonfinite(weights, "G")
         if problem:
             raise CheckpointError(f"{path}: malformed textcolor generator file ({problem})")
         return weights, config, names, vectors
@@ -239,19 +281,58 @@ def generator_parts(path: Path) -> tuple[dict, dict, list[str], torch.Tensor]:
     return state.get("G_ema", state["G"]), state["config"], list(tags.get("names", [])), tags.get("vectors", torch.zeros(0))
 
 
-def load_generator(path: str | Path) -> LoadedGenerator:
-    """Rebuild the generator (EMA weights when present) with its config and tag vocabulary."""
+# Config fields that name files, directories or other runs: a checkpoint is data from elsewhere,
+# so these come from the user's environment, never from the file (a crafted one could make
+# inference create directories at any path it names).
+_LOCAL_FIELDS = {"data": ("path", "image_root"), "tags": ("cache_dir",), "train": ("init_from",)}
+
+
+def checkpoint_config(config: dict, where: Path) -> "Config":
+    """A checkpoint's config as data: interpolation never resolved, local paths dropped, validated."""
     from textcolor.config import ConfigError, from_dict
+    config = {k: ({f: v for f, v in sec.items() if f not in _LOCAL_FIELDS.get(k, ())} if isinstance(sec, dict)
+                  else sec) for k, sec in config.items()}
+    try:
+        return from_dict(config)
+    except ConfigError as e:
+        raise CheckpointError(f"{where}: its config is not valid for this textcolor ({e})") from None
+
+
+def _architecture_problem(g_meta: torch.nn.Module, weights: dict) -> str | None:
+    """Stored tensors vs the modules the config describes (built on the meta device: no memory)."""
+    expected = g_meta.state_dict()
+    missing = [k for k in expected if k not in weights]
+    extra = [k for k in weights if k not in expected]
+    if missing or extra:
+        return f"{'missing' if missing else 'unexpected'} tensor {(missing or extra)[0]}"
+    for k, t in expected.items():
+        if tuple(weights[k].shape) != tuple(t.shape):
+            return f"{k} is {tuple(weights[k].shape)} in the file, {tuple(t.shape)} in its config"
+    return None
+
+
+def load_generator(path: str | Path) -> LoadedGenerator:
+    """Rebuild the generator (EMA weights when present) with its config and tag vocabulary. The
+    config is checked against the tensors actually stored before any module is allocated."""
     from textcolor.models import Generator
     p = resolve(path)
     weights, config, names, vectors = generator_parts(p)
-    try:
-        cfg = from_dict(config)
-    except ConfigError as e:
-        raise CheckpointError(f"{p}: its config is not valid for this textcolor ({e})") from None
+    cfg = checkpoint_config(config, p)
     embed_dim = vectors.shape[1] if vectors.dim() == 2 and vectors.shape[0] else 1
     if cfg.tags.layout != "none" and "cond.proj.weight" in weights:
         embed_dim = weights["cond.proj.weight"].shape[1]
+        if names and vectors.shape[1] != embed_dim:
+            raise CheckpointError(f"{p}: its tag vectors are {vectors.shape[1]}-d but its generator takes "
+                                  f"{embed_dim}-d tag embeddings")
+    try:
+        with torch.device("meta"):
+            g_meta = Generator(cfg.gen, cfg.tags, embed_dim)
+    except (RuntimeError, ValueError) as e:
+        raise CheckpointError(f"{p}: its config does not describe a buildable generator "
+                              f"({str(e).splitlines()[0][:160]})") from None
+    problem = _architecture_problem(g_meta, weights)
+    if problem:
+        raise CheckpointError(f"{p}: weights do not fit the architecture in its config ({problem})")
     g = Generator(cfg.gen, cfg.tags, embed_dim)
     try:
         g.load_state_dict(weights)
