@@ -315,3 +315,163 @@ def test_over_budget_input_names_the_size_that_fits(tiny_checkpoint, tmp_path, c
     fit = int(err.split("pass --size ")[1].split()[0])
     code, out, err = _infer(capsys, "--sketch", tmp_path / "s.png", "--size", fit, "--checkpoint", tiny_checkpoint)
     assert code == 0, err
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. checkpoints are data, not instructions; 8. NaN weights, zip bombs
+
+def _crafted(tiny_checkpoint, dst: Path, edit_config=None, weights=None, vectors=None) -> Path:
+    """The tiny run's generator exported as .safetensors, with its config / tensors replaced."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from textcolor.checkpoint import export_generator
+    base = export_generator(tiny_checkpoint, dst.with_name("base.safetensors"))
+    with safe_open(str(base), "pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    config = json.loads(meta["config"])
+    if edit_config:
+        edit_config(config)
+    if weights is not None:
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("G.")} | {f"G.{k}": v for k, v in weights.items()}
+    if vectors is not None:
+        tensors["tags.vectors"] = vectors
+        meta["tag_names"] = json.dumps([f"tag{i}" for i in range(len(vectors))])
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(dst), metadata={**meta, "config": json.dumps(config)})
+    return dst
+
+
+def _refused(path: Path, match: str) -> str:
+    from textcolor.checkpoint import CheckpointError
+    from textcolor.colorize import Colorizer
+    with pytest.raises(CheckpointError) as info:
+        Colorizer.from_checkpoint(path, device="cpu")
+    message = str(info.value)
+    assert "\n" not in message and match in message, message
+    return message
+
+
+def test_a_config_describing_a_huge_generator_is_refused_before_building(tiny_checkpoint, tmp_path):
+    import resource
+    import time
+
+    def huge(c):
+        c["gen"]["base"], c["gen"]["max_ch"] = 2048, 8192
+    path = _crafted(tiny_checkpoint, tmp_path / "huge.safetensors", huge)
+    rss, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+    _refused(path, "weights do not fit the architecture in its config")
+    assert time.perf_counter() - t0 < 10
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 500_000  # KB: nothing of 50 GB allocated
+
+
+def test_tag_widths_are_checked_when_the_colorizer_is_built(tiny_checkpoint, tmp_path):
+    from textcolor.checkpoint import load_generator
+    from textcolor.models import Generator
+    g = load_generator(tiny_checkpoint)
+    # 17-wide tag vectors for a generator that takes 384
+    path = _crafted(tiny_checkpoint, tmp_path / "v17.safetensors", vectors=torch.randn(3, 17))
+    _refused(path, "its tag vectors are 17-d but its generator takes 384-d tag embeddings")
+    # a 17-wide generator and table, but the bundled encoder gives 384
+    g17 = Generator(g.cfg.gen, g.cfg.tags, 17)
+    path = _crafted(tiny_checkpoint, tmp_path / "g17.safetensors", weights=g17.state_dict(), vectors=torch.randn(3, 17))
+    _refused(path, "its tags are 17-d but its tag encoder 'bundled' gives 384-d vectors")
+
+
+def test_checkpoint_config_never_names_local_paths_nor_reads_the_environment(tiny_checkpoint, tmp_path, monkeypatch,
+                                                                           capsys):
+    from textcolor.colorize import Colorizer
+    monkeypatch.setenv("SECRET_TOKEN", "hunter2")
+    leak = tmp_path / "leak_${oc.env:SECRET_TOKEN}"
+
+    def hostile(c):
+        c["tags"]["cache_dir"] = str(leak)
+        c["data"]["path"] = "${oc.env:SECRET_TOKEN}"
+        c["train"]["probe_prompts"] = ["${oc.env:SECRET_TOKEN}"]
+    path = _crafted(tiny_checkpoint, tmp_path / "env.safetensors", hostile)
+    col = Colorizer.from_checkpoint(path, device="cpu")
+    assert "hunter2" not in repr(col.cfg) and col.cfg.tags.cache_dir == "" and col.cfg.data.path == ""
+    assert col.cfg.train.probe_prompts == ["${oc.env:SECRET_TOKEN}"]
+    assert str(tmp_path) not in str(col.encoder.cache_path)
+    _png(tmp_path / "s.png")
+    code, _, err = _infer(capsys, "--sketch", tmp_path / "s.png", "--tags", "a_tag_nobody_has", "--checkpoint", path)
+    assert not list(tmp_path.glob("leak_*")), "inference created a directory the checkpoint named"
+
+
+def test_data_size_8192_in_a_checkpoint_is_refused_with_the_size_to_pass(tiny_checkpoint, tmp_path, capsys):
+    from cli_helpers import one_line_error
+
+    def big(c):
+        c["data"]["size"] = 8192
+    path = _crafted(tiny_checkpoint, tmp_path / "big.safetensors", big)
+    _png(tmp_path / "s.png", 64)
+    code, out, err = _infer(capsys, "--sketch", tmp_path / "s.png", "--checkpoint", path)
+    assert code == 2 and one_line_error(err) and "budget" in err and "pass --size" in err, err
+
+
+def test_nan_weights_are_refused(tiny_checkpoint, tmp_path, capsys):
+    from cli_helpers import one_line_error
+    state = torch.load(tiny_checkpoint, weights_only=True)
+    key = next(k for k, v in state["G_ema"].items() if v.is_floating_point())
+    state["G_ema"][key][0] = float("nan")
+    torch.save(state, tmp_path / "nan.pt")
+    _png(tmp_path / "s.png")
+    code, out, err = _infer(capsys, "--sketch", tmp_path / "s.png", "--checkpoint", tmp_path / "nan.pt")
+    assert code == 2 and one_line_error(err) and f"non-finite values in G_ema.{key}" in err, err
+    assert not (tmp_path / "s.colored.png").exists()
+
+
+def test_compressed_zip_checkpoint_is_refused_before_inflating(tiny_checkpoint, tmp_path):
+    import zipfile
+
+    from textcolor.checkpoint import CheckpointError, load_checkpoint
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(tiny_checkpoint) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            out.writestr(info.filename, src.read(info), compress_type=zipfile.ZIP_DEFLATED)
+        prefix = src.infolist()[0].filename.split("/")[0]
+        out.writestr(f"{prefix}/data/999", b"\0" * 50_000_000, compress_type=zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < 1_000_000
+    with pytest.raises(CheckpointError, match="compressed entries"):
+        load_checkpoint(bomb)
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. the web page bounds pixels per request and its queue
+
+class _NoColorizer:
+    """Fails the test if the page gets as far as allocating for the request."""
+
+    def prepare(self, *a, **kw):
+        raise AssertionError("the request reached the model")
+
+    colorize_prepared = prepare
+
+
+def test_web_page_bounds_pixels_per_request(tmp_path):
+    import time
+
+    from PIL import Image
+
+    from textcolor.app import MAX_INPUT_PIXELS, colorize_request
+    big = tmp_path / "big.png"
+    Image.new("L", (5000, 4000), 255).save(big)
+    t0 = time.perf_counter()
+    images, msg = colorize_request(_NoColorizer(), str(big), "red_hair", 1.0, False)
+    assert images == [] and "5000x4000 exceeds the 16-megapixel limit" in msg and MAX_INPUT_PIXELS == 16_000_000, msg
+    assert time.perf_counter() - t0 < 5
+    mid = tmp_path / "mid.png"
+    Image.new("L", (3000, 3000), 255).save(mid)
+    images, msg = colorize_request(_NoColorizer(), str(mid), "a\nb\nc\nd", 1.0, False)
+    assert images == [] and "3000×3000 with 4 prompts is 36 megapixels" in msg and "at most 3 prompts" in msg, msg
+
+
+def test_web_page_queue_and_upload_cleanup_are_bounded():
+    pytest.importorskip("gradio", reason='gradio is not installed (pip install -e ".[app]")')
+    from textcolor.app import MAX_QUEUE, build_ui
+    demo = build_ui(_NoColorizer())
+    assert demo._queue.max_size == MAX_QUEUE <= 8
+    frequency, age = demo.delete_cache
+    assert frequency <= 600 and age <= 1800
