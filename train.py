@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from textcolor.config import ConfigError, load_config, to_yaml
     from textcolor.data import DatasetError
     from textcolor.memory import keep_freed_memory
+    from textcolor.tags import EncoderUnavailable
     from textcolor.training import TrainingError, train
     try:
         config_path = args.config
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or Path("runs") / cfg.name
         keep_freed_memory()
         result = train(cfg, out, resume=args.resume)
-    except (ConfigError, CheckpointError, TrainingError, DatasetError) as e:
+    except (ConfigError, CheckpointError, TrainingError, DatasetError, EncoderUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -475,3 +475,29 @@ def test_web_page_queue_and_upload_cleanup_are_bounded():
     assert demo._queue.max_size == MAX_QUEUE <= 8
     frequency, age = demo.delete_cache
     assert frequency <= 600 and age <= 1800
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. the smaller cases in train.py: a missing text encoder, --out inside the data folder
+
+def test_missing_text_encoder_is_one_line(tmp_path, capsys):
+    import train as train_cli
+    from cli_helpers import one_line_error
+    code = train_cli.main(["--config", str(ROOT / "configs/demo.yaml"), "--out", str(tmp_path / "run"), *TINY,
+                           "data.workers=0", "train.steps=1", f"tags.encoder={tmp_path / 'no_such_model'}"])
+    err = capsys.readouterr().err
+    assert code == 2 and one_line_error(err) and "no_such_model" in err and "tag encoder" in err, err
+
+
+def test_out_inside_the_data_folder_is_refused(tmp_path, capsys):
+    import train as train_cli
+    from cli_helpers import one_line_error
+    data = tmp_path / "data"
+    for i in range(2):
+        _png(data / f"{i}.png")
+    before = sorted(p.name for p in data.rglob("*"))
+    code = train_cli.main(["--config", str(ROOT / "configs/demo.yaml"), "--out", str(data / "runs" / "x"), *TINY,
+                           "data.workers=0", "train.steps=1", "data.source=folder", f"data.path={data}"])
+    err = capsys.readouterr().err
+    assert code == 2 and one_line_error(err) and "inside the data folder" in err, err
+    assert sorted(p.name for p in data.rglob("*")) == before

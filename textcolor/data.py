@@ -446,6 +446,19 @@ class CacheDataset(_LazyDataset):
         return _sample(_to_unit(img), _to_unit(sketch), str(self.prompts[j]), bad)
 
 
+def out_dir_problem(cfg: "Config", out_dir: str | Path) -> str | None:
+    """Why a run must not write to out_dir, or None: no command writes inside a source folder
+    (a folder or cache dataset, or a table's explicit image_root)."""
+    d = cfg.data
+    roots = {"folder": d.path, "cache": d.path, "table": d.image_root}.get(d.source, "")
+    if not roots:
+        return None
+    source, out = Path(roots).resolve(), Path(out_dir).resolve()
+    if out == source or source in out.parents:
+        return f"--out {out_dir} is inside the data folder {roots}; choose a directory outside it"
+    return None
+
+
 def build_dataset(cfg: "Config", train: bool) -> Dataset:
     """The training (train=True) or validation dataset that cfg.data describes. Synth validation
     uses held-out render seeds; real sources validate on the same images with centre crops."""

@@ -572,12 +572,14 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     """Train per `cfg` into `out_dir` (config.yaml, checkpoints/, TensorBoard events).
 
     `max_steps` stops early after that many steps of this call (tests use it to simulate a crash)."""
-    from textcolor.data import build_dataset, close_loader, summarize_skipped
+    from textcolor.data import build_dataset, close_loader, out_dir_problem, summarize_skipped
     out_dir = Path(out_dir)
     dd = init_distributed(cfg.train.device)
     device = pick_device(cfg.train.device, dd.local_rank)
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
+    if problem := out_dir_problem(cfg, out_dir):
+        raise TrainingError(problem)
     if resume and not list_checkpoints(out_dir / "checkpoints") and not (out_dir / "config.yaml").exists():
         raise TrainingError(f"--resume: {out_dir} holds no run (no checkpoints, no config.yaml); check --out")
     if dd.main:
