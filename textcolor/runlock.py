@@ -20,7 +20,11 @@ LOCK_NAME = ".lock"
 _held: dict[str, tuple[int, int]] = {}
 
 
-class RunLocked(RuntimeError):
+class RunDirError(RuntimeError):
+    """A run directory that cannot be used; one line for the user."""
+
+
+class RunLocked(RunDirError):
     """The run directory is held by another process; the message names its pid."""
 
 
@@ -50,3 +54,17 @@ def unlock_run_dir(out_dir: str | Path) -> None:
     entry = _held.pop(str(Path(out_dir).resolve()), None)
     if entry is not None and entry[0] == os.getpid():
         os.close(entry[1])  # closing the last descriptor releases the flock
+
+
+def claim_run_dir(out_dir: str | Path, resume: bool, lock: bool = True, problem: str | None = None) -> None:
+    """Before a run touches out_dir: refuse `problem` (e.g. out_dir inside the data folder), a
+    `--resume` where no run was ever started (a mistyped --out would silently start a new one),
+    then take the lock (`lock`: the main process of a multi-process run only)."""
+    out_dir = Path(out_dir)
+    if problem:
+        raise RunDirError(problem)
+    started = any((out_dir / "checkpoints").glob("step_*.pt")) or (out_dir / "config.yaml").exists()
+    if resume and not started:
+        raise RunDirError(f"--resume: {out_dir} holds no run (no checkpoints, no config.yaml); check --out")
+    if lock:
+        lock_run_dir(out_dir)

@@ -28,7 +28,7 @@ from textcolor.checkpoint import (CheckpointError, generator_parts, list_checkpo
 from textcolor.config import Config, from_dict, to_dict, to_yaml
 from textcolor.grid import labelled_grid, pil_to_chw, to_pil
 from textcolor.models import Generator, PatchDiscriminator, build_models
-from textcolor.runlock import RunLocked, lock_run_dir, unlock_run_dir
+from textcolor.runlock import RunDirError, claim_run_dir, unlock_run_dir
 from textcolor.synth import EYES, HAIR, LINE, hex_to_rgb, load_colors
 
 
@@ -578,15 +578,10 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     device = pick_device(cfg.train.device, dd.local_rank)
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
-    if problem := out_dir_problem(cfg, out_dir):
-        raise TrainingError(problem)
-    if resume and not list_checkpoints(out_dir / "checkpoints") and not (out_dir / "config.yaml").exists():
-        raise TrainingError(f"--resume: {out_dir} holds no run (no checkpoints, no config.yaml); check --out")
-    if dd.main:
-        try:
-            lock_run_dir(out_dir)  # one run per directory (textcolor.runlock)
-        except RunLocked as e:
-            raise TrainingError(str(e)) from None
+    try:  # refuse a bad --out, then hold it: one run per directory (textcolor.runlock)
+        claim_run_dir(out_dir, resume, lock=dd.main, problem=out_dir_problem(cfg, out_dir))
+    except RunDirError as e:
+        raise TrainingError(str(e)) from None
     resume_from = prepare_run_dir(out_dir, resume)
     state = load_checkpoint(resume_from) if resume_from else None
     if state is not None:
