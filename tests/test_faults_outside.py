@@ -501,3 +501,17 @@ def test_out_inside_the_data_folder_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and one_line_error(err) and "inside the data folder" in err, err
     assert sorted(p.name for p in data.rglob("*")) == before
+
+
+class _Runs:
+    def __reduce__(self):
+        return os.system, ("true",)
+
+
+def test_a_code_running_pickle_is_named_not_pytorchs_paragraph(tmp_path):
+    from textcolor.checkpoint import CheckpointError, load_checkpoint
+    torch.save(_Runs(), tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path / "evil.pt")
+    assert str(info.value) == (f"{tmp_path / 'evil.pt'}: refused to load (not a plain-weights checkpoint: "
+                               f"it would call posix.system)")

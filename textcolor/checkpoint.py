@@ -169,8 +169,9 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
         state = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         # PyTorch's message is a paragraph about weights_only; keep only what it found
-        found = re.search(r"Unsupported (?:global|operand)[^.\n]*", str(e))
-        what = found.group(0) if found else "it holds Python objects, not only tensors and numbers"
+        found = re.search(r"(?:unsupported|Unsupported) (?:GLOBAL|global|operand) ([\w.]+)", str(e))
+        what = (f"it would call {found.group(1)}" if found
+                else "it holds Python objects, not only tensors and numbers")
         raise CheckpointError(f"{p}: refused to load (not a plain-weights checkpoint: {what})") from None
     except Exception as e:  # noqa: BLE001 — torch's readers raise many types on damaged bytes (struct.error, IndexError, ...)
         raise CheckpointError(f"{p}: truncated or corrupt checkpoint ({e.__class__.__name__})") from None
