@@ -35,24 +35,61 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def find_inputs(path: Path) -> list[Path]:
-    from textcolor.imageio import is_image_name
+# Our own outputs in a folder of inputs: colouring them again would only multiply files.
+OWN_OUTPUTS = ("*.colored.*", "*.mask.png")
+
+
+def _own_output(name: str) -> bool:
+    lower = name.lower()
+    return ".colored." in lower or lower.endswith(".mask.png")
+
+
+def find_inputs(path: Path) -> tuple[list[Path], int]:
+    """The images to colour under `path` and how many of our own outputs were left out. A
+    `*.sketch.png` (textcolor.sketch's output) is a sketch, so it is an input."""
+    from textcolor.imageio import IMAGE_EXTS
     if path.is_dir():
-        found = sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p.name))
+        found, own = [], 0
+        for p in sorted(path.rglob("*")):
+            # not is_file(): a FIFO or a broken link is reported as a failed input, not passed over
+            if p.name.startswith(".") or p.suffix.lower() not in IMAGE_EXTS or p.is_dir():
+                continue
+            if _own_output(p.name):
+                own += 1
+            else:
+                found.append(p)
         if not found:
-            raise UsageError(f"{path}: no images in this folder")
-        return found
+            skipped = f" (skipped {own} of our own outputs: {', '.join(OWN_OUTPUTS)})" if own else ""
+            raise UsageError(f"{path}: no images in this folder{skipped}")
+        return found, own
     if not path.exists():
         raise UsageError(f"{path}: no such file or folder")
-    return [path]
+    return [path], 0
 
 
 def slug(prompt: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", prompt).strip("_")[:60] or "untagged"
 
 
+def input_stems(inputs: list[Path]) -> dict[Path, str]:
+    """Each input's name stem for its outputs. Inputs of one folder that share a stem (a.png,
+    a.jpg, a.webp) keep their extension in it (a_png, a_jpg, a_webp), else one output would
+    replace the others; a remaining clash (a.png, a.PNG) gets a hash of the file name."""
+    groups: dict[tuple[Path, str], list[Path]] = {}
+    for src in inputs:
+        groups.setdefault((src.parent, src.stem.lower()), []).append(src)
+    stems = {}
+    for group in groups.values():
+        for src in group:
+            stems[src] = src.stem if len(group) == 1 else f"{src.stem}_{src.suffix.lstrip('.')}"
+        if len(group) > 1 and len({stems[s].lower() for s in group}) < len(group):
+            for src in group:
+                stems[src] = f"{src.stem}_{hashlib.sha1(src.name.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+    return stems
+
+
 def plan_outputs(inputs: list[Path], prompts: list[str], out: Path | None, root: Path) -> dict:
-    """(input, prompt) -> output path; refuses any output that is an input or already exists."""
+    """(input, prompt) -> output path, distinct for distinct (input, prompt) pairs."""
     single = len(inputs) == 1 and len(prompts) == 1
     as_file = out is not None and single and out.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")
     plan = {}
@@ -62,9 +99,11 @@ def plan_outputs(inputs: list[Path], prompts: list[str], out: Path | None, root:
     clash = {s for s in slugs.values() if list(slugs.values()).count(s) > 1}
     names = {p: f"{s}_{hashlib.sha1(p.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}" if s in clash else s
              for p, s in slugs.items()}
+    stems = input_stems(inputs)
     for src in inputs:
         for prompt in prompts:
-            name = f"{src.stem}.colored.png" if len(prompts) == 1 else f"{src.stem}.colored.{names[prompt]}.png"
+            stem = stems[src]
+            name = f"{stem}.colored.png" if len(prompts) == 1 else f"{stem}.colored.{names[prompt]}.png"
             if as_file:
                 dst = out
             elif out is None:
@@ -73,10 +112,18 @@ def plan_outputs(inputs: list[Path], prompts: list[str], out: Path | None, root:
                 rel = src.parent.relative_to(root) if root.is_dir() else Path()
                 dst = out / rel / name
             plan[src, prompt] = dst
+    seen: dict[Path, Path] = {}
+    for (src, _), dst in plan.items():
+        other = seen.setdefault(dst.resolve(), src)
+        if other != src:
+            raise UsageError(f"{src} and {other} would both be written to {dst}; rename one of them")
     return plan
 
 
-def check_outputs(paths: list[Path], inputs: list[Path], overwrite: bool) -> None:
+def check_outputs(paths: list[Path], inputs: list[Path], overwrite: bool, grid: Path | None = None) -> None:
+    if grid is not None and grid.resolve() in {p.resolve() for p in paths}:
+        raise UsageError(f"--grid {grid} is also a colorization's output; choose another name")
+    paths = paths + ([grid] if grid is not None else [])
     resolved_inputs = {p.resolve() for p in inputs}
     for dst in paths:
         if dst.resolve() in resolved_inputs:
@@ -89,13 +136,13 @@ def run(args) -> int:
     import torch
     from tqdm import tqdm
 
-    from textcolor.colorize import Colorizer
+    from textcolor.colorize import BudgetError, Colorizer
     from textcolor.imageio import BadImageError, save_png_atomic
 
     prompts = args.tags or [""]
-    inputs = find_inputs(args.sketch)
+    inputs, own = find_inputs(args.sketch)
     plan = plan_outputs(inputs, prompts, args.out, args.sketch)
-    check_outputs(list(plan.values()) + ([args.grid] if args.grid else []), inputs, args.overwrite)
+    check_outputs(list(plan.values()), inputs, args.overwrite, args.grid)
     if args.size is not None and args.size < 8:
         raise UsageError(f"--size {args.size} is too small")
     torch.manual_seed(args.seed)
@@ -104,13 +151,15 @@ def run(args) -> int:
     for src in tqdm(inputs, disable=len(inputs) == 1, desc="colouring", unit="img"):
         try:
             item = colorizer.prepare(src, from_color=args.from_color)
-        except BadImageError as e:
+            images = colorizer.colorize_prepared([item] * len(prompts), prompts, args.strength)
+        except (BadImageError, BudgetError, MemoryError) as e:
             if len(inputs) == 1:
                 raise
-            tqdm.write(f"skipped: {e}", file=sys.stderr)
+            # one broken input of a folder: the others are still coloured, the exit status says it
+            reason = str(e) if not isinstance(e, MemoryError) else f"{src}: out of memory"
+            tqdm.write(f"skipped: {reason}", file=sys.stderr)
             failed += 1
             continue
-        images = colorizer.colorize_prepared([item] * len(prompts), prompts, args.strength)
         for prompt, img in zip(prompts, images):
             plan[src, prompt].parent.mkdir(parents=True, exist_ok=True)
             save_png_atomic(img, plan[src, prompt])
@@ -123,7 +172,8 @@ def run(args) -> int:
         save_png_atomic(labelled_grid(grid_rows, ["sketch"] + [p or "(no tags)" for p in prompts]), args.grid)
     written = (len(inputs) - failed) * len(prompts)
     where = plan[inputs[0], prompts[0]] if written == 1 else (args.out or "beside the inputs")
-    print(f"wrote {written} image(s) to {where}" + (f"; {failed} input(s) skipped" if failed else ""))
+    print(f"wrote {written} image(s) to {where}" + (f"; {failed} input(s) skipped" if failed else "")
+          + (f"; left out {own} of our own outputs ({', '.join(OWN_OUTPUTS)})" if own else ""))
     return 1 if failed else 0
 
 
@@ -135,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()
     try:
         return run(args)
+    except MemoryError:
+        print("error: out of memory; pass a smaller --size or a smaller image", file=sys.stderr)
+        return 2
     except (UsageError, BadImageError, CheckpointError, OutputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

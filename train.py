@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from textcolor.distributed import DeviceError
     from textcolor.memory import keep_freed_memory
     from textcolor.projector import export_run
+    from textcolor.tags import EncoderUnavailable
     from textcolor.training import TrainingError, train
     try:
         config_path = args.config
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         result = train(cfg, out, resume=args.resume)
         if result.generator is not None:  # the main process: the run's tag vectors in TensorBoard's projector
             export_run(result.generator, result.encoder, out, result.step)
-    except (ConfigError, CheckpointError, TrainingError, DatasetError, DeviceError) as e:
+    except (ConfigError, CheckpointError, TrainingError, DatasetError, DeviceError, EncoderUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

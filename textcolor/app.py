@@ -46,8 +46,8 @@ import torch
 from PIL import Image
 
 from textcolor.checkpoint import CheckpointError
-from textcolor.colorize import Colorizer
-from textcolor.imageio import MAX_PIXELS, BadImageError, open_rgb
+from textcolor.colorize import BudgetError, Colorizer
+from textcolor.imageio import BadImageError, open_rgb
 from textcolor.memory import keep_freed_memory
 from textcolor.tags import EncoderUnavailable, parse_prompt, tags_to_prompt
 from textcolor.xdog import sketch_array
@@ -59,6 +59,12 @@ MAX_PROMPT_CHARS = 1000      # per prompt line; a Danbooru tag list is rarely ov
 MAX_TEXT_CHARS = 100_000     # the whole prompt box: a paste of a whole file is refused unread
 STRENGTH_RANGE = (0.0, 2.0)
 PREVIEW_SIZE = 512           # the input preview is a thumbnail; results keep the input's size
+# One request holds the single model slot; these bound what it may cost (an 8000×8000 upload with
+# 8 prompts once held it 58 s at 7.9 GB) and how many may wait behind it.
+MAX_INPUT_PIXELS = 16_000_000     # per upload (4000×4000), checked from the header before decoding
+MAX_REQUEST_PIXELS = 32_000_000   # output pixels per request: input pixels × prompts
+MAX_QUEUE = 8                     # requests waiting for the slot; Gradio answers the next "queue full"
+MAX_UPLOAD = "50mb"               # a 16-megapixel PNG is well under this
 EXAMPLE = "hibiki_(kantai_collection)\nakatsuki_(kantai_collection)"
 
 
@@ -83,7 +89,7 @@ def _bad_image_message(err: BadImageError, path: str | None, name: str) -> str:
     return msg
 
 
-def load_source(image: Any, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def load_source(image: Any, max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image:
     """A path (what the upload widget hands over), raw bytes, a PIL image or an array -> RGB.
     Raises BadImageError with a one-line message naming the upload by its file name only."""
     if image is None:
@@ -174,11 +180,19 @@ def colorize_request(colorizer, image: Any, prompts_text: Any, strength: Any = 1
             hint = "; ".join(problems) if problems else "the prompt box is empty"
             return [], (f"⚠ Nothing to colour: {hint}. Type one prompt per line, "
                         f"e.g. `hibiki_(kantai_collection)`.")
-        prepared = colorizer.prepare(rgb, from_color=bool(from_color))
+        w, h = rgb.size
+        if w * h * len(prompts) > MAX_REQUEST_PIXELS:
+            fit = MAX_REQUEST_PIXELS // (w * h)
+            return [], (f"⚠ {w}×{h} with {len(prompts)} prompts is {w * h * len(prompts) / 1e6:.0f} megapixels of "
+                        f"output; the page colours at most {MAX_REQUEST_PIXELS / 1e6:g} per request: use at most "
+                        f"{fit} prompt{'s' * (fit != 1)} or a smaller image.")
+        try:
+            prepared = colorizer.prepare(rgb, from_color=bool(from_color))
+        except BudgetError as e:
+            return [], f"⚠ Too large — {_md(str(e).split('; pass')[0], 200)}; use a smaller image."
         images = colorizer.colorize_prepared([prepared] * len(prompts), prompts, s)
         for img, prompt in zip(images, prompts):
             img.info["prompt"] = prompt
-        w, h = rgb.size
         n = len(images)
         msg = (f"✓ {n} colorization{'s' * (n != 1)} of a {w}×{h} "
                f"{'colour image (XDoG sketch)' if from_color else 'sketch'} at strength {s:g} "
@@ -272,7 +286,8 @@ def build_ui(colorizer, results: ResultFiles | None = None, title: str = "textco
     def preview(file, from_color):
         return None if file is None else preview_image(file, bool(from_color))
 
-    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+    # uploads and results older than 30 min are deleted every 10 min, and all of them at shutdown
+    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(600, 1800)) as demo:
         gr.Markdown("## textcolor — tag-conditioned line-art colorization\n"
                     "Upload a sketch, type one prompt per line (comma-separated Danbooru tags, "
                     "`tag:1.5` for weights), and compare the colorizations side by side.")
@@ -301,7 +316,7 @@ def build_ui(colorizer, results: ResultFiles | None = None, title: str = "textco
               show_progress="minimal", api_name="colorize")
         gr.on([file.change, from_color.change], preview, [file, from_color], source,
               trigger_mode="always_last", show_progress="hidden", api_visibility="private")
-    demo.queue(default_concurrency_limit=1, max_size=64)
+    demo.queue(default_concurrency_limit=1, max_size=MAX_QUEUE)
     return demo
 
 
@@ -363,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         demo = build_ui(colorizer, results)
         demo.launch(server_name=args.host, server_port=args.port, share=False, inbrowser=False,
-                    show_error=False, max_file_size="200mb", footer_links=[], css=CSS)
+                    show_error=False, max_file_size=MAX_UPLOAD, footer_links=[], css=CSS)
     except OSError as e:  # port in use, cannot bind
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -15,7 +15,9 @@ ratio.
 """
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -26,10 +28,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from textcolor.checkpoint import CheckpointError, load_generator
-from textcolor.config import Config
+from textcolor.config import Config, GeneratorConfig
 from textcolor.imageio import open_rgb
 from textcolor.models import Generator
-from textcolor.tags import build_encoder
+from textcolor.tags import BUNDLED_ALIASES, EncoderUnavailable, bundled_model_path, build_encoder
 from textcolor.xdog import downscale_lines, rgb_to_gray, xdog_rgb
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default.safetensors"
@@ -50,10 +52,59 @@ def working_shape(width: int, height: int, size: int, multiple: int) -> tuple[in
     return snap(width), snap(height)
 
 
+# --- the resource budget: refuse before allocating ----------------------------------------------
+
+# Working sides further apart than this are a strip, not a drawing: a 200000×1 PNG would become a
+# 51-megapixel working image. Checked before any tensor is made.
+MAX_ASPECT = 32
+# Estimated peak bytes of one colorization (generator activations plus the full-size composition);
+# inputs above it are refused with the --size that fits, batches above it are split.
+DEFAULT_BUDGET = int(float(os.environ.get("TEXTCOLOR_MEMORY_BUDGET_GB", "4")) * 2 ** 30)
+_LIVE = 6   # activations alive at once per level in the U-Net (skip, block input/output, norm, act)
+
+
+def generator_bytes(gen: GeneratorConfig, width: int, height: int) -> int:
+    """Estimated activation bytes of one [3, height, width] sample through the generator (float32):
+    each level keeps about _LIVE tensors of its channels at its resolution."""
+    f = gen.stem_factor if gen.stem == "unshuffle" else 1
+    pixels = width * height / f ** 2
+    per_pixel = sum(min(gen.base * 2 ** i, gen.max_ch) / 4 ** i for i in range(gen.depth + 1))
+    head = width * height * (gen.head_ch + 3) * 3 if f > 1 else 0
+    return int(4 * (_LIVE * pixels * per_pixel + head))
+
+
+def compose_bytes(width: int, height: int) -> int:
+    """The full-resolution line art [1, H, W] and one upscaled colour [3, H, W] with its temporaries."""
+    return 4 * width * height * (3 + 3 * 3)
+
+
+class BudgetError(ValueError):
+    """An input that would exceed the memory budget or the aspect-ratio limit; one line that says
+    what to pass instead."""
+
+
 def _check_strength(strength: float) -> None:
     # NaN/Inf would reach the uint8 cast as undefined values: a black or random picture, no error
     if not math.isfinite(strength):
         raise ValueError(f"strength must be a finite number, got {strength}")
+
+
+def encoder_width(model: str) -> int | None:
+    """The vector width a sentence-transformers model directory declares (its last Dense layer,
+    else its pooling), read from its config files without loading it; None when unknown."""
+    try:
+        root = bundled_model_path() if model in BUNDLED_ALIASES else Path(model).expanduser()
+        if not root.is_dir():
+            return None
+        width = None
+        for module in json.loads((root / "modules.json").read_text()):
+            conf = root / module.get("path", "") / "config.json"
+            if module.get("type", "").endswith(("Pooling", "Dense")) and conf.is_file():
+                c = json.loads(conf.read_text())
+                width = c.get("out_features") or c.get("word_embedding_dimension") or width
+        return int(width) if width else None
+    except (EncoderUnavailable, OSError, ValueError, TypeError, AttributeError):
+        return None
 
 
 class Colorizer:
@@ -63,6 +114,7 @@ class Colorizer:
         self.cfg, self.encoder, self.device = cfg, encoder, device
         self.size = size or cfg.data.size
         self.multiple = generator.multiple
+        self.budget = DEFAULT_BUDGET
         if self.size % self.multiple:
             raise ValueError(f"size {self.size} must be a multiple of {self.multiple}")
 
@@ -78,6 +130,11 @@ class Colorizer:
             path = DEFAULT_MODEL
         g = load_generator(path)
         dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        width = encoder_width(g.cfg.tags.encoder) if g.cfg.tags.layout != "none" else None
+        if width is not None and width != g.generator.embed_dim:
+            raise CheckpointError(f"{path}: its tags are {g.generator.embed_dim}-d but its tag encoder "
+                                  f"{g.cfg.tags.encoder!r} gives {width}-d vectors")
+        # the embedding cache is this machine's ($TEXTCOLOR_CACHE): checkpoint_config drops the file's path
         encoder = build_encoder(g.cfg.tags, (g.tag_names, g.tag_vectors))
         return cls(g.generator, g.cfg, encoder, dev, size)
 
@@ -87,7 +144,7 @@ class Colorizer:
         """Any image source -> working-resolution sketch + full-resolution line art."""
         rgb = open_rgb(source)
         w, h = rgb.size
-        ww, wh = working_shape(w, h, self.size, self.multiple)
+        ww, wh = self.check_budget(w, h, str(source) if isinstance(source, (str, Path)) else "image")
         full = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float() / 255  # [1, 3, H, W]
         if from_color:
             # XDoG at working resolution is exactly what the model saw in training
@@ -98,6 +155,30 @@ class Colorizer:
             lines = rgb_to_gray(full)[0]
             sketch = downscale_lines(lines[None], (wh, ww))[0]                           # as in training
         return Prepared(sketch.expand(3, -1, -1) * 2 - 1, lines, (w, h))
+
+    def item_bytes(self, w: int, h: int) -> int:
+        """Estimated peak bytes of colouring one w×h input."""
+        ww, wh = working_shape(w, h, self.size, self.multiple)
+        return generator_bytes(self.cfg.gen, ww, wh) + compose_bytes(w, h)
+
+    def check_budget(self, w: int, h: int, name: str = "image") -> tuple[int, int]:
+        """The working shape of a w×h input, or BudgetError (what to pass instead) when its aspect
+        ratio is extreme or one colorization would exceed the memory budget."""
+        if max(w, h) > MAX_ASPECT * min(w, h):
+            raise BudgetError(f"{name}: {w}x{h} is more than {MAX_ASPECT}:1; crop it into parts "
+                              f"of at most {MAX_ASPECT}:1")
+        need = self.item_bytes(w, h)
+        if need > self.budget:
+            def fits(size: int) -> bool:
+                return generator_bytes(self.cfg.gen, *working_shape(w, h, size, self.multiple)) \
+                    + compose_bytes(w, h) <= self.budget
+            fit = self.multiple if fits(self.multiple) else None
+            while fit is not None and fit * 2 < self.size and fits(fit * 2):
+                fit *= 2
+            hint = f"pass --size {fit} or a smaller image" if fit else "pass a smaller image"
+            raise BudgetError(f"{name}: colouring {w}x{h} at size {self.size} needs about {need / 2 ** 30:.1f} GB, "
+                              f"over the {self.budget / 2 ** 30:g} GB budget (TEXTCOLOR_MEMORY_BUDGET_GB); {hint}")
+        return working_shape(w, h, self.size, self.multiple)
 
     def embed(self, prompts: Sequence[str]) -> torch.Tensor | None:
         if self.encoder is None:
@@ -124,6 +205,12 @@ class Colorizer:
         groups: dict[tuple[int, int], list[int]] = {}
         for i, item in enumerate(items):
             groups.setdefault(tuple(item.sketch.shape[-2:]), []).append(i)
+        # a batch that would exceed the budget runs in parts (one item fits: prepare checked it)
+        chunks = {}
+        for (h, w), idx in groups.items():
+            n = max(1, self.budget // max(1, generator_bytes(self.cfg.gen, w, h)))
+            chunks.update({(h, w, k): idx[k:k + n] for k in range(0, len(idx), n)})
+        groups = chunks
         pick = lambda e, idx: None if e is None else e[idx].to(self.device)  # noqa: E731
         for idx in groups.values():
             sketch = torch.stack([items[i].sketch for i in idx]).to(self.device)        # [B, 3, h, w]

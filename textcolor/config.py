@@ -8,6 +8,7 @@ Unknown keys, wrong types and invalid choices raise ConfigError with one readabl
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -299,10 +300,23 @@ def to_dict(cfg: Config) -> dict:
     return dataclasses.asdict(cfg)
 
 
+def _literal(value: Any) -> Any:
+    """Strings with OmegaConf's interpolation escaped, so `${oc.env:TOKEN}` stays those characters.
+    OmegaConf unescapes `\\${` to `${` and each `\\\\` before it to `\\`; other backslashes are kept."""
+    if isinstance(value, str):
+        return re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", value)
+    if isinstance(value, dict):
+        return {k: _literal(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_literal(v) for v in value]
+    return value
+
+
 def from_dict(d: dict) -> Config:
-    """Rebuild a Config saved with to_dict (e.g. from a checkpoint); unknown keys are refused."""
+    """Rebuild a Config saved with to_dict (e.g. from a checkpoint); unknown keys are refused.
+    A saved config is data: interpolation (`${oc.env:VAR}`, `${other.key}`) is never resolved."""
     try:
-        return validate(OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), d)))
+        return validate(OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), _literal(d))))
     except OmegaConfBaseException as e:
         raise ConfigError(_one_line(e)) from None
 

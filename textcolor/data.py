@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import stat
 from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
@@ -58,13 +59,62 @@ def _tag_list(value: Any) -> list[str]:
     return []
 
 
-def read_sidecar(image_path: str | Path) -> str:
-    """The prompt from the image's `<stem>.txt` beside it; "" when there is none."""
+# A tag file is a few hundred bytes; a cap keeps a sidecar linked to /dev/zero or a huge file from
+# being read without bound.
+MAX_TAG_FILE_BYTES = 1 << 20
+
+
+def read_tag_file(path: str | Path, limit: int = MAX_TAG_FILE_BYTES) -> str | None:
+    """A tag file's text; None when there is none. A FIFO, device or directory (opened without
+    blocking, so a FIFO with no writer cannot hang the loader) or a file over `limit` bytes raises
+    BadImageError, so the sample is skipped and counted like an undecodable image."""
+    path = Path(path)
     try:
-        text = Path(image_path).with_suffix(".txt").read_text(encoding="utf-8", errors="replace")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise BadImageError(f"{path}: cannot read tag file ({e.strerror or e})", "unreadable tag file") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BadImageError(f"{path}: tag file is not a regular file", "tag file not a regular file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise BadImageError(f"{path}: tag file over {limit:,} bytes", "tag file too large")
+    return data.decode("utf-8", errors="replace")
+
+
+def sidecar_path(image_path: str | Path) -> Path:
+    return Path(image_path).with_suffix(".txt")
+
+
+def read_sidecar(image_path: str | Path) -> str:
+    """The prompt from the image's `<stem>.txt` beside it; "" when there is none. BadImageError
+    when the tag file is not a regular file or too large (read_tag_file)."""
+    text = read_tag_file(sidecar_path(image_path))
+    return tags_to_prompt(parse_tag_file(text)) if text else ""
+
+
+def sidecar_problem(image_path: str | Path, limit: int = MAX_TAG_FILE_BYTES) -> str | None:
+    """Header-only check of the image's tag file (stat, nothing read): None if absent or usable."""
+    try:
+        st = os.stat(sidecar_path(image_path))
+    except FileNotFoundError:
+        return None
     except OSError:
-        return ""
-    return tags_to_prompt(parse_tag_file(text))
+        return "unreadable tag file"
+    if not stat.S_ISREG(st.st_mode):
+        return "tag file not a regular file"
+    return "tag file too large" if st.st_size > limit else None
+
+
+def outside_root(path: str | Path, root: str | Path) -> bool:
+    """Whether `path` (symlinks resolved) lies outside `root`: a table row `../x.png` or
+    `/etc/shadow`, or a link out of the dataset folder."""
+    try:
+        return not Path(path).resolve().is_relative_to(Path(root).resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        return True
 
 
 # ---------------------------------------------------------------- preprocessing
@@ -161,9 +211,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def table_samples(table: str | Path, file_column: str = "file", tags_column: str = "tags",
-                  image_root: str | Path | None = None,
-                  require_tags: Sequence[str] = ()) -> tuple[list[Path], list[str]]:
-    """(image paths, prompts) of the rows carrying every tag in require_tags."""
+                  image_root: str | Path | None = None, require_tags: Sequence[str] = (),
+                  skipped: list[tuple[str, str]] | None = None) -> tuple[list[Path], list[str]]:
+    """(image paths, prompts) of the rows carrying every tag in require_tags. Rows whose file lies
+    outside the image root (`../x.png`, `/etc/shadow`, a symlink out) are left out and appended to
+    `skipped` as (path, "outside the dataset root")."""
     table = Path(table)
     df = read_table(table)
     missing = [c for c in (file_column, tags_column) if c not in df.columns]
@@ -177,9 +229,16 @@ def table_samples(table: str | Path, file_column: str = "file", tags_column: str
     for file, cell in zip(df[file_column], df[tags_column]):
         tags = _tag_list(cell)
         if required.issubset(map(tag_text, tags)) and isinstance(file, str) and file:
+            if outside_root(root / file, root):
+                if skipped is not None:
+                    skipped.append((str(root / file), OUTSIDE))
+                continue
             paths.append(root / file)
             prompts.append(tags_to_prompt(tags))
     return paths, prompts
+
+
+OUTSIDE = "outside the dataset root"
 
 
 def check_image(path: str | Path, size: int, min_size_frac: float,
@@ -202,6 +261,15 @@ def summarize_skipped(skipped: Sequence[tuple[str, str]], total: int | None = No
     parts = ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
     hint = f"see {see}" if see else f"e.g. {skipped[0][0]}: {skipped[0][1]}"
     return f"skipped {len(skipped)}{of} files: {parts} ({hint})"
+
+
+def close_loader(batches: Any) -> None:
+    """Stop a DataLoader iterator's worker processes now. On an error the iterator stays
+    referenced by the traceback, and its workers (which ignore SIGINT/SIGTERM so a signal reaches
+    the main process only) would keep the interpreter from exiting."""
+    shutdown = getattr(batches, "_shutdown_workers", None)
+    if shutdown is not None:
+        shutdown()
 
 
 # ---------------------------------------------------------------- datasets
@@ -247,13 +315,16 @@ class _FileDataset(_LazyDataset):
     """Colour images decoded from files; the sketch is computed after cropping."""
 
     def __init__(self, paths: Sequence[Path], size: int, train: bool, flip: bool,
-                 xdog: XDoGConfig | None, min_size_frac: float, what: str):
+                 xdog: XDoGConfig | None, min_size_frac: float, what: str,
+                 skipped: Sequence[tuple[str, str]] = ()):
         super().__init__(size, train, flip, xdog)
-        self.total = len(paths)
+        self.skipped = list(skipped)   # refused before the scan (a table's rows outside its root)
+        self.total = len(paths) + len(self.skipped)
+        self.min_size_frac = min_size_frac
         keep = []
         progress = tqdm(paths, desc=f"scanning {what}", unit="file", disable=None, leave=False)
         for i, path in enumerate(progress):
-            reason = check_image(path, size, min_size_frac)
+            reason = self._problem(path)
             if reason is None:
                 keep.append(i)
             else:
@@ -267,6 +338,10 @@ class _FileDataset(_LazyDataset):
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def _problem(self, path: Path) -> str | None:
+        """Header-only check of one file: None if usable, else a short reason for the count."""
+        return check_image(path, self.size, self.min_size_frac)
 
     def _path(self, j: int) -> str:
         return str(self.paths[j])
@@ -287,7 +362,13 @@ class FolderDataset(_FileDataset):
         root = Path(root)
         if not root.is_dir():
             raise DatasetError(f"{root}: not a directory")
+        self.root = root
         super().__init__(find_images(root), size, train, flip, xdog, min_size_frac, str(root))
+
+    def _problem(self, path: Path) -> str | None:
+        if outside_root(path, self.root):  # a symlink out of the folder
+            return OUTSIDE
+        return super()._problem(path) or sidecar_problem(path)
 
     def _tags(self, j: int) -> str:
         return read_sidecar(self._path(j))
@@ -301,11 +382,13 @@ class TableDataset(_FileDataset):
                  xdog: XDoGConfig | None = None, min_size_frac: float = 0.5, *,
                  file_column: str = "file", tags_column: str = "tags",
                  image_root: str | Path | None = None, require_tags: Sequence[str] = ()):
-        paths, prompts = table_samples(table, file_column, tags_column, image_root, require_tags)
+        outside: list[tuple[str, str]] = []
+        paths, prompts = table_samples(table, file_column, tags_column, image_root, require_tags, outside)
         if not paths:
             having = f" carrying all of {list(require_tags)}" if require_tags else ""
-            raise DatasetError(f"{table}: no rows{having}")
-        super().__init__(paths, size, train, flip, xdog, min_size_frac, str(table))
+            raise DatasetError(f"{table}: no usable rows{having}"
+                               + (f" ({summarize_skipped(outside, len(outside))})" if outside else ""))
+        super().__init__(paths, size, train, flip, xdog, min_size_frac, str(table), outside)
         self.prompts = np.array(prompts)[self.kept]
 
     def _tags(self, j: int) -> str:
@@ -330,6 +413,14 @@ class CacheDataset(_LazyDataset):
         index = pd.read_csv(self.root / CACHE_INDEX, dtype=str, keep_default_na=False)
         if index.empty:
             raise DatasetError(f"{self.root}: empty cache (was textcolor.prepare interrupted?)")
+        # an index row may name any path: keep only files inside the cache (no `../`, no links out)
+        inside = [not (outside_root(self.root / i, self.root) or outside_root(self.root / k, self.root))
+                  for i, k in zip(index["image"], index["sketch"])]
+        self.skipped = [(str(self.root / i), OUTSIDE) for i, ok in zip(index["image"], inside) if not ok]
+        self.total = len(index)
+        index = index[inside]
+        if index.empty:
+            raise DatasetError(f"{self.root}: no usable cache entries ({summarize_skipped(self.skipped, self.total)})")
         self.images = index["image"].to_numpy(dtype=str)
         self.sketches = index["sketch"].to_numpy(dtype=str)
         self.prompts = index["tags"].to_numpy(dtype=str)
@@ -421,6 +512,19 @@ def working_labels(mask: np.ndarray, size: int) -> torch.Tensor:
     if labels.shape[-1] == size and labels.shape[-2] == size:
         return labels.clone()
     return F.interpolate(labels[None, None].float(), size=(size, size), mode="nearest")[0, 0].to(torch.uint8)
+
+
+def out_dir_problem(cfg: "Config", out_dir: str | Path) -> str | None:
+    """Why a run must not write to out_dir, or None: no command writes inside a source folder
+    (a folder or cache dataset, or a table's explicit image_root)."""
+    d = cfg.data
+    roots = {"folder": d.path, "cache": d.path, "table": d.image_root}.get(d.source, "")
+    if not roots:
+        return None
+    source, out = Path(roots).resolve(), Path(out_dir).resolve()
+    if out == source or source in out.parents:
+        return f"--out {out_dir} is inside the data folder {roots}; choose a directory outside it"
+    return None
 
 
 def build_dataset(cfg: "Config", train: bool) -> Dataset:

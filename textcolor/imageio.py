@@ -8,6 +8,7 @@ palette images with transparency, 16-bit PNGs, rotated phone photos, decompressi
 from __future__ import annotations
 
 import os
+import stat
 import uuid
 import warnings
 from contextlib import suppress
@@ -62,7 +63,11 @@ def _check_size(size: tuple[int, int], name: str, max_pixels: int) -> None:
 def _open_header(path: Path, max_pixels: int) -> Image.Image:
     """Open lazily (header only) and refuse empty, non-image and oversized files before decoding."""
     try:
-        if path.stat().st_size == 0:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            # a FIFO would block Image.open forever, a device would be read without end
+            raise BadImageError(f"{path}: not a regular file", "not a regular file")
+        if st.st_size == 0:
             raise BadImageError(f"{path}: empty file", "empty")
     except FileNotFoundError:
         raise BadImageError(f"{path}: no such file", "missing") from None

@@ -27,8 +27,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from textcolor.config import XDoGConfig
-from textcolor.data import (CACHE_INDEX, CACHE_META, DatasetError, find_images, read_sidecar,
-                            resize_short, summarize_skipped, table_samples)
+from textcolor.data import (CACHE_INDEX, CACHE_META, OUTSIDE, DatasetError, find_images, outside_root,
+                            read_sidecar, resize_short, summarize_skipped, table_samples)
 from textcolor.imageio import MAX_PIXELS, BadImageError, OutputError, open_rgb, save_png_atomic
 from textcolor.sketch import add_xdog_args, parse_args, xdog_from_args
 from textcolor.xdog import sketch_array
@@ -79,17 +79,29 @@ def _out_problem(out: Path, source_dir: Path, table: Path | None) -> str | None:
     return None
 
 
-def _jobs(args: argparse.Namespace) -> tuple[list[Job], Path]:
-    """The inputs and the folder they live in."""
+def _jobs(args: argparse.Namespace) -> tuple[list[Job], Path, list[Skip]]:
+    """The inputs, the folder they live in, and the inputs refused before any pixel is read
+    (outside the dataset root, a tag file that is a FIFO, a device or too large)."""
+    skips: list[Skip] = []
     if args.folder is not None:
         if not args.folder.is_dir():
             raise DatasetError(f"{args.folder}: not a directory")
-        paths = find_images(args.folder)
-        return [(i, str(p), read_sidecar(p)) for i, p in enumerate(paths)], args.folder
+        jobs = []
+        for p in find_images(args.folder):
+            if outside_root(p, args.folder):
+                skips.append((str(p), OUTSIDE, f"{p}: links outside {args.folder}"))
+                continue
+            try:
+                jobs.append((len(jobs), str(p), read_sidecar(p)))
+            except BadImageError as e:
+                skips.append((str(p), e.reason, str(e)))
+        return jobs, args.folder, skips
+    outside: list[tuple[str, str]] = []
     paths, prompts = table_samples(args.table, args.file_column, args.tags_column,
-                                   args.image_root, args.require_tag)
+                                   args.image_root, args.require_tag, outside)
     root = args.image_root or args.table.parent
-    return [(i, str(p), t) for i, (p, t) in enumerate(zip(paths, prompts))], root
+    skips += [(p, reason, f"{p}: {reason} {root}") for p, reason in outside]
+    return [(i, str(p), t) for i, (p, t) in enumerate(zip(paths, prompts))], root, skips
 
 
 def _prepare_one(job: Job, out: Path, size: int, min_size_frac: float,
@@ -140,7 +152,7 @@ def _start_cache(out: Path, size: int, xdog: XDoGConfig) -> None:
 
 
 def prepare(args: argparse.Namespace) -> int:
-    jobs, source_dir = _jobs(args)
+    jobs, source_dir, skips = _jobs(args)
     problem = _out_problem(args.out, source_dir, args.table)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -154,7 +166,6 @@ def prepare(args: argparse.Namespace) -> int:
     work = functools.partial(_prepare_one, out=args.out, size=args.size,
                              min_size_frac=args.min_size_frac, xdog=xdog)
     rows: list[Row] = []
-    skips: list[Skip] = []
     for row, skip in tqdm(_run(jobs, args.workers, work), total=len(jobs), desc="preparing",
                           unit="img", disable=None):
         if row:
@@ -163,7 +174,7 @@ def prepare(args: argparse.Namespace) -> int:
             skips.append(skip)
     _write_csv(pd.DataFrame(skips, columns=["source", "reason", "message"]), args.out / SKIPPED)
     _write_csv(pd.DataFrame(rows, columns=INDEX_COLUMNS), args.out / CACHE_INDEX)
-    summary = summarize_skipped([(s[0], s[1]) for s in skips], len(jobs), str(args.out / SKIPPED))
+    summary = summarize_skipped([(s[0], s[1]) for s in skips], len(rows) + len(skips), str(args.out / SKIPPED))
     print(f"prepared {len(rows)} images into {args.out}; {summary}")
     return 0 if rows else 1
 

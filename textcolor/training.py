@@ -24,10 +24,11 @@ from tqdm import tqdm
 from textcolor import losses
 from textcolor.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from textcolor.config import Config, from_dict, to_yaml
-from textcolor.data import build_dataset, summarize_skipped
+from textcolor.data import build_dataset, close_loader, out_dir_problem, summarize_skipped
 from textcolor.distributed import all_reduce_grads, broadcast_module, init_distributed, pick_device
 from textcolor.monitor import ScalarLog, log_probes, val_l1, write_hparams
 from textcolor.prompts import PromptSampler, Swap
+from textcolor.runlock import RunDirError, claim_run_dir, unlock_run_dir
 from textcolor.tags import build_encoder, embed, parse_prompt
 from textcolor.threads import choose_threads
 from textcolor.trainstate import (Models, TrainingError, build, check_finite_weights, init_weights, load_state,
@@ -292,6 +293,10 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     device = pick_device(cfg.train.device, dd.local_rank)
     threads, threads_why = choose_threads(cfg.train.threads)  # fewer than the cores when others are running
     torch.set_num_threads(threads)
+    try:  # refuse a bad --out, then hold it: one run per directory (textcolor.runlock)
+        claim_run_dir(out_dir, resume, lock=dd.main, problem=out_dir_problem(cfg, out_dir))
+    except RunDirError as e:
+        raise TrainingError(str(e)) from None
     resume_from = prepare_run_dir(out_dir, resume)
     state = load_checkpoint(resume_from) if resume_from else None
     if state is not None:
@@ -403,6 +408,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
                     last_ckpt = save() or last_ckpt
     finally:
         bar.close()
+        close_loader(batches)  # an error must not leave workers alive: they ignore SIGTERM, the exit would hang
     if stop.signal is not None and (last_ckpt is None or not last_ckpt.name.endswith(f"{step:07d}.pt")):
         last_ckpt = save() or last_ckpt
         if dd.main:
@@ -419,4 +425,5 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
         if scalars.bad_samples or skipped:
             tqdm.write(f"data: {len(skipped)} files skipped at scan, {scalars.bad_samples} failed at load")
         writer.close()
+        unlock_run_dir(out_dir)
     return result
