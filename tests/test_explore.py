@@ -315,16 +315,16 @@ def test_projector_cli(tiny_cfg, tmp_path, capsys):
     from textcolor.config import to_dict
     from textcolor.projector import LEARNED_TAG, RAW_TAG, main
     names = explore.vocabulary()["tag"].tolist()
-    vectors = torch.randn(len(names), 16, generator=torch.Generator().manual_seed(0))
+    vectors = torch.randn(len(names), 384, generator=torch.Generator().manual_seed(0))
     vectors = vectors / vectors.norm(dim=1, keepdim=True)
-    g = Generator(tiny_cfg.gen, tiny_cfg.tags, embed_dim=16)
+    g = Generator(tiny_cfg.gen, tiny_cfg.tags, embed_dim=384)   # the bundled encoder's width: a checkpoint must match it
     ckpt = tmp_path / "tiny.pt"
     torch.save({"format": "textcolor-checkpoint", "version": 1, "step": 0, "config": to_dict(tiny_cfg),
                 "G": g.state_dict(), "tags": {"names": names, "vectors": vectors}}, ckpt)
     assert main(["--checkpoint", str(ckpt), "--out", str(tmp_path / "out")]) == 0
     assert "tensorboard --logdir" in capsys.readouterr().out
     _, found = _read_projector(tmp_path / "out")
-    assert found[RAW_TAG][0].shape == (len(names), 16)
+    assert found[RAW_TAG][0].shape == (len(names), 384)
     assert found[LEARNED_TAG][0].shape == (len(names), tiny_cfg.tags.k)
 
     for bad in (tmp_path / "missing.pt", tmp_path / "garbage.safetensors"):
