@@ -34,7 +34,7 @@ from textcolor.models import Generator
 from textcolor.tags import BUNDLED_ALIASES, EncoderUnavailable, bundled_model_path, build_encoder
 from textcolor.xdog import downscale_lines, rgb_to_gray, xdog_rgb
 
-DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default.safetensors"
+DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default" / "model.safetensors"
 
 
 
