@@ -1,4 +1,4 @@
-"""Colour sketches from tags.
+"""Colour sketches from tags (`infer.py` and `textcolor-infer`).
 
     python infer.py --sketch s.png --tags "hatsune_miku"                   # -> s.colored.png
     python infer.py --sketch s.png --tags "hibiki_(kantai_collection)" --tags "akatsuki_(kantai_collection)" --grid strip.png
@@ -15,12 +15,12 @@ import re
 import sys
 from pathlib import Path
 
-class UsageError(Exception):
-    """Bad input: one line for the user, exit code 2."""
+from textcolor import cli
+from textcolor.cli import UsageError
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = cli.parser("textcolor-infer", __doc__)
     p.add_argument("--sketch", required=True, type=Path, help="a sketch image or a folder of them")
     p.add_argument("--tags", action="append", help="a prompt (comma-separated tags); repeat for several")
     p.add_argument("--out", type=Path, help="output file (one input, one prompt) or directory")
@@ -132,19 +132,21 @@ def check_outputs(paths: list[Path], inputs: list[Path], overwrite: bool, grid: 
             raise UsageError(f"{dst}: already exists (pass --overwrite to replace it)")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
+    # every check of the arguments and the file system before torch is imported (seconds)
+    if args.size is not None and args.size < 8:
+        raise UsageError(f"--size {args.size} is too small")
+    prompts = args.tags or [""]
+    inputs, own = find_inputs(args.sketch)
+    plan = plan_outputs(inputs, prompts, args.out, args.sketch)
+    check_outputs(list(plan.values()), inputs, args.overwrite, args.grid)
+
     import torch
     from tqdm import tqdm
 
     from textcolor.colorize import BudgetError, Colorizer
     from textcolor.imageio import BadImageError, save_png_atomic
 
-    prompts = args.tags or [""]
-    inputs, own = find_inputs(args.sketch)
-    plan = plan_outputs(inputs, prompts, args.out, args.sketch)
-    check_outputs(list(plan.values()), inputs, args.overwrite, args.grid)
-    if args.size is not None and args.size < 8:
-        raise UsageError(f"--size {args.size} is too small")
     torch.manual_seed(args.seed)
     colorizer = Colorizer.from_checkpoint(args.checkpoint, device=args.device, size=args.size)
     grid_rows, failed = [], 0
@@ -178,25 +180,12 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    from textcolor.checkpoint import CheckpointError
-    from textcolor.imageio import BadImageError, OutputError
+    args = parse_args(argv)  # before torch is imported: a wrong argument answers at once
     from textcolor.memory import keep_freed_memory
     keep_freed_memory()
-    try:
-        return run(args)
-    except MemoryError:
-        print("error: out of memory; pass a smaller --size or a smaller image", file=sys.stderr)
-        return 2
-    except (UsageError, BadImageError, CheckpointError, OutputError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
-        return 2
-    except ValueError as e:  # e.g. --size not a multiple of the model's 2**depth
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    # ValueError: e.g. --size not a multiple of the model's 2**depth
+    return cli.run(lambda: run(args), extra=(ValueError,),
+                   out_of_memory="out of memory; pass a smaller --size or a smaller image")
 
 
 if __name__ == "__main__":
