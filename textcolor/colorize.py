@@ -138,6 +138,16 @@ class Colorizer:
         encoder = build_encoder(g.cfg.tags, (g.tag_names, g.tag_vectors))
         return cls(g.generator, g.cfg, encoder, dev, size)
 
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | None = None,
+                        size: int | None = None) -> "Colorizer":
+        """A hub-layout directory (model.safetensors, config.json, README.md: `python -m
+        textcolor.checkpoint export SRC DIR --hub`), read from local disk only: no network."""
+        d = Path(directory)
+        if not (d / "model.safetensors").is_file():
+            raise CheckpointError(f"{d}: no model.safetensors here (not a textcolor hub directory)")
+        return cls.from_checkpoint(d / "model.safetensors", device=device, size=size)
+
     # --- preparation ---------------------------------------------------------------------------
 
     def prepare(self, source, from_color: bool = False) -> Prepared:
