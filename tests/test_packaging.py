@@ -14,7 +14,7 @@ import torch
 import yaml
 
 import textcolor
-from textcolor import TAGS_DIR, __version__, card, cli, evaluate, synth
+from textcolor import TAGS_DIR, __version__, card, cli, evaluate, synthfolder, vocab
 from textcolor.checkpoint import generator_parts, load_checkpoint, main as checkpoint_main, save_checkpoint
 from textcolor.colorize import DEFAULT_MODEL, Colorizer
 from textcolor.config import from_dict, to_dict
@@ -61,8 +61,10 @@ def test_wheel_holds_the_tables_the_shipped_model_and_the_scripts(tmp_path):
 
 def test_missing_roster_is_named_not_the_output_folder(tmp_path, monkeypatch, capsys):
     """Once reported as `cannot write to OUT`: the error names the file that is missing."""
-    monkeypatch.setattr(synth, "TAGS_DIR", tmp_path / "nowhere")
-    code = synth.main(["--out", str(tmp_path / "out"), "--n", "1", "--size", "32"])
+    monkeypatch.setattr(vocab, "TAGS_DIR", tmp_path / "nowhere")
+    vocab.default_roster.cache_clear()  # read again, from the patched folder (nothing is cached: it fails)
+    vocab.default_colors.cache_clear()
+    code = synthfolder.main(["--out", str(tmp_path / "out"), "--n", "1", "--size", "32"])
     err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar's line
     assert code == 2 and one_line_error(err), err
     assert "nowhere/characters.csv: No such file" in err and "cannot write" not in err
