@@ -116,6 +116,14 @@ def test_argument_errors_do_not_import_torch(argv):
     assert r.stdout.split() == ["exit", "2", "False"], r.stdout + r.stderr
 
 
+def test_expected_error_classes_exist():
+    """cli.EXPECTED_ERRORS names classes by string: a rename elsewhere must fail here, not hide."""
+    for module, names in cli.EXPECTED_ERRORS.items():
+        mod = importlib.import_module(module)
+        for name in names:
+            assert issubclass(getattr(mod, name), Exception), f"{module}.{name}"
+
+
 def test_cli_run_turns_expected_errors_into_one_line(capsys):
     def missing():
         open("/nonexistent/roster.csv")
