@@ -340,7 +340,8 @@ def _warm_up(colorizer) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m textcolor.app", description=__doc__.split("\n")[0])
+    from textcolor import cli
+    ap = cli.parser("textcolor-app", __doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     ap.add_argument("--host", default="127.0.0.1",
                     help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 = everyone)")

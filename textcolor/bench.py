@@ -942,7 +942,8 @@ def format_table(res: dict) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m textcolor.bench", description=__doc__.splitlines()[0])
+    from textcolor import cli
+    p = cli.parser("textcolor-bench", __doc__.splitlines()[0])
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="default: cuda if available, else cpu")
     p.add_argument("--json", type=Path, default=Path("bench.json"), help="where to write the results")

@@ -8,7 +8,6 @@ Files: checkpoints/step_000100.pt ... and last.pt, a hard link to the newest one
 """
 from __future__ import annotations
 
-import argparse
 import errno
 import json
 import os
@@ -24,6 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
+from textcolor import __version__, cli
 from textcolor.config import Config, ConfigError, from_dict, to_dict
 from textcolor.models import Generator
 
@@ -102,7 +102,7 @@ def save_checkpoint(state: dict, ckpt_dir: Path, keep_last: int = 3) -> Path:
     with no temp file left; the earlier checkpoints and last.pt are untouched."""
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    state = {"format": FORMAT, "version": VERSION, **state}
+    state = {"format": FORMAT, "version": VERSION, "textcolor_version": __version__, **state}
     path = ckpt_dir / f"step_{state['step']:07d}.pt"
     good = [p for p in list_checkpoints(ckpt_dir) if p != path]
     try:
@@ -137,6 +137,8 @@ def resolve(path: str | Path) -> Path:
     """A checkpoint file, a checkpoints/ directory or a run directory -> the checkpoint file."""
     p = Path(path)
     if p.is_dir():
+        if (p / "model.safetensors").is_file():  # a hub-layout export (textcolor.card)
+            return p / "model.safetensors"
         for d in (p / "checkpoints", p):
             # the newest numbered file before last.pt: a crash between writing step_N.pt (atomically)
             # and re-pointing last.pt leaves last.pt one checkpoint behind
@@ -346,7 +348,8 @@ def export_generator(src: str | Path, dst: str | Path) -> Path:
     g = load_generator(src)
     tensors = {f"G.{k}": v.contiguous() for k, v in g.generator.state_dict().items()}
     tensors["tags.vectors"] = g.tag_vectors.contiguous()
-    meta = {"format": GENERATOR_FORMAT, "version": str(VERSION), "config": json.dumps(to_dict(g.cfg)),
+    meta = {"format": GENERATOR_FORMAT, "version": str(VERSION), "textcolor_version": __version__,
+            "config": json.dumps(to_dict(g.cfg)),
             "tag_names": json.dumps(g.tag_names)}
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -357,16 +360,34 @@ def export_generator(src: str | Path, dst: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m textcolor.checkpoint export SRC DST`: ship a run's generator as one file."""
-    p = argparse.ArgumentParser(prog="python -m textcolor.checkpoint",
-                                description="Export a run's generator (EMA when present), config and tag "
-                                            "vocabulary as one .safetensors file, loadable by infer.py --checkpoint.")
+    """`python -m textcolor.checkpoint export SRC DST [--hub]`: ship a run's generator as one file,
+    or as a hub-layout directory with a model card (textcolor.card)."""
+    p = cli.parser("textcolor-checkpoint",
+                   "Export a run's generator (EMA when present), config and tag "
+                   "vocabulary as one .safetensors file, loadable by infer.py --checkpoint.")
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("export", help="checkpoint file, checkpoints/ or run directory -> .safetensors")
     e.add_argument("src")
     e.add_argument("dst", type=Path)
     e.add_argument("--overwrite", action="store_true", help="replace an existing DST")
+    e.add_argument("--hub", action="store_true",
+                   help="DST is a directory in model-hub layout: model.safetensors, config.json, README.md (card)")
+    e.add_argument("--eval", nargs="+", type=Path, default=[], metavar="JSON",
+                   help="--hub: `python -m textcolor.evaluate --json` results for the card's table (one per size)")
+    e.add_argument("--recipe", nargs="+", default=[], metavar="YAML",
+                   help="--hub: the configs trained in order (each later one resumes), for the card")
+    e.add_argument("--name", help="--hub: the model's name on the card (default: the config's name)")
     args = p.parse_args(argv)
+    if args.hub:
+        from textcolor import card
+        done = cli.run(lambda: card.export_hub(args.src, args.dst, args.eval, args.recipe, args.name,
+                                               args.overwrite) and 0, extra=(card.CardError,))
+        if done == 0:
+            print(f"wrote {args.dst}/ ({', '.join(card.HUB_FILES)})")
+        return done
+    if args.eval or args.recipe or args.name:
+        print("error: --eval, --recipe and --name describe a --hub export", file=sys.stderr)
+        return 2
     if args.dst.suffix != ".safetensors":
         print(f"error: {args.dst}: the export must end in .safetensors", file=sys.stderr)
         return 2

@@ -34,7 +34,7 @@ from textcolor.models import Generator
 from textcolor.tags import BUNDLED_ALIASES, EncoderUnavailable, bundled_model_path, build_encoder
 from textcolor.xdog import downscale_lines, rgb_to_gray, xdog_rgb
 
-DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default.safetensors"
+DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default" / "model.safetensors"
 
 
 
@@ -137,6 +137,16 @@ class Colorizer:
         # the embedding cache is this machine's ($TEXTCOLOR_CACHE): checkpoint_config drops the file's path
         encoder = build_encoder(g.cfg.tags, (g.tag_names, g.tag_vectors))
         return cls(g.generator, g.cfg, encoder, dev, size)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | None = None,
+                        size: int | None = None) -> "Colorizer":
+        """A hub-layout directory (model.safetensors, config.json, README.md: `python -m
+        textcolor.checkpoint export SRC DIR --hub`), read from local disk only: no network."""
+        d = Path(directory)
+        if not (d / "model.safetensors").is_file():
+            raise CheckpointError(f"{d}: no model.safetensors here (not a textcolor hub directory)")
+        return cls.from_checkpoint(d / "model.safetensors", device=device, size=size)
 
     # --- preparation ---------------------------------------------------------------------------
 

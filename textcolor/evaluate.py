@@ -50,9 +50,8 @@ from skimage.color import rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
-from textcolor import synth, vocab
-from textcolor.checkpoint import CheckpointError
-from textcolor.colorize import Colorizer
+from textcolor import cli, synth, vocab
+from textcolor.colorize import DEFAULT_MODEL, Colorizer
 from textcolor.memory import keep_freed_memory
 from textcolor.xdog import sketch_array
 
@@ -346,7 +345,7 @@ def format_table(results: dict[str, dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("textcolor-evaluate", __doc__)
     p.add_argument("--checkpoint", type=Path, help="model to evaluate (default: the shipped model)")
     p.add_argument("--baseline", type=Path, help="also evaluate this (e.g. untagged, layout none) checkpoint")
     p.add_argument("--n", type=int, default=100, help="held-out samples (each gives 13 cases)")
@@ -364,15 +363,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --size must be ≥ {MIN_SIZE}", file=sys.stderr)
         return 2
     keep_freed_memory()
-    try:
-        model = Colorizer.from_checkpoint(args.checkpoint, device=args.device)
-        results = {"model": evaluate(model, args.n, args.size)}
-        if args.baseline:
-            results["baseline"] = evaluate(Colorizer.from_checkpoint(args.baseline, device=args.device),
-                                           args.n, args.size)
-    except CheckpointError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return cli.run(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    scored = str(args.checkpoint or DEFAULT_MODEL)
+    print(f"model: {scored}" + ("" if args.checkpoint else " (shipped)"), flush=True)
+    model = Colorizer.from_checkpoint(args.checkpoint, device=args.device)
+    results = {"model": evaluate(model, args.n, args.size)}
+    if args.baseline:
+        print(f"baseline: {args.baseline}", flush=True)
+        results["baseline"] = evaluate(Colorizer.from_checkpoint(args.baseline, device=args.device),
+                                       args.n, args.size)
     if args.oracle:
         results["oracle"] = oracle(args.n, args.size)
     print(format_table(results))
@@ -380,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         out = dict(results["model"])
         out.update({k: v for k, v in results.items() if k != "model"})
         out["checkpoint"] = str(args.checkpoint or "shipped")
+        out["checkpoint_path"] = scored
+        out["textcolor_version"] = cli.__version__
         out["n"] = args.n
         out["size"] = args.size
         args.json.write_text(json.dumps(out, indent=2))

@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from textcolor import cli
 from textcolor.config import XDoGConfig
 from textcolor.data import (CACHE_INDEX, CACHE_META, OUTSIDE, DatasetError, find_images, outside_root,
                             read_sidecar, resize_short, summarize_skipped, table_samples)
@@ -42,7 +43,7 @@ Skip = tuple[str, str, str]             # (source, reason, message)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m textcolor.prepare", description=__doc__.splitlines()[0])
+    p = cli.parser("textcolor-prepare", __doc__.splitlines()[0])
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--folder", type=Path, help="images (recursive) with optional <stem>.txt tag files")
     src.add_argument("--table", type=Path, help="metadata table: .csv/.tsv, .parquet or .jsonl")

@@ -124,7 +124,8 @@ def export_projector(colorizer_or_checkpoint=None, out_dir: str | Path = "projec
 
 def main(argv: list[str] | None = None) -> int:
 
-    ap = argparse.ArgumentParser(prog="python -m textcolor.projector", description=__doc__.split("\n\n")[0])
+    from textcolor import cli
+    ap = cli.parser("textcolor-projector", __doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", default=None,
                     help="train.py checkpoint, run dir or exported .safetensors (default: the shipped model)")
     ap.add_argument("--out", required=True, help="TensorBoard log directory to write")

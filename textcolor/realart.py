@@ -28,7 +28,6 @@ out, so a box measures fill colour, not ink. A sprite without an entry gets only
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -39,10 +38,11 @@ from PIL import Image, ImageOps
 import torch
 from skimage.color import rgb2lab
 
-from textcolor.checkpoint import CheckpointError
+from textcolor import cli
+from textcolor.cli import UsageError
 from textcolor.colorize import Colorizer
 from textcolor.grid import labelled_grid
-from textcolor.imageio import BadImageError, OutputError, open_rgb, save_png_atomic
+from textcolor.imageio import open_rgb, save_png_atomic
 
 HEAD_FRACTION = 0.4
 ALPHA_MIN = 128          # alpha at or above this is figure (anti-aliased halos are not)
@@ -52,10 +52,6 @@ PANEL = 256              # side of each panel in the strip
 PROMPTS = ("", "white_hair", "black_hair", "red_hair", "hatsune_miku", "monochrome")
 METRICS = ("hair_dL", "mono_chroma", "face_dE")
 REGIONS = ("hair", "face")
-
-
-class UsageError(Exception):
-    """Bad input: one line for the user, exit code 2."""
 
 
 # --- pure helpers ------------------------------------------------------------------------------
@@ -239,7 +235,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("textcolor-realart", __doc__)
     p.add_argument("sprites", nargs="+", type=Path, help="character images (transparent background)")
     p.add_argument("--out", required=True, type=Path, help="the labelled strip (PNG)")
     p.add_argument("--checkpoint", type=Path, help="train.py checkpoint, run dir or .safetensors (default: shipped)")
@@ -250,14 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out / --json")
     args = p.parse_args(argv)
-    try:
-        return run(args)
-    except (UsageError, BadImageError, CheckpointError, OutputError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
-        return 2
+    return cli.run(lambda: run(args), extra=(ValueError,))
 
 
 if __name__ == "__main__":

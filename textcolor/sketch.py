@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from textcolor import cli
 from textcolor.config import XDoGConfig
 from textcolor.imageio import BadImageError, OutputError, is_image_name, open_rgb, save_png_atomic
 from textcolor.xdog import sketch_array
@@ -99,7 +100,7 @@ def _refusal(src: Path, dst: Path, inputs: set[Path], written: dict[Path, Path],
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m textcolor.sketch", description=__doc__.splitlines()[0])
+    parser = cli.parser("textcolor-sketch", __doc__.splitlines()[0])
     parser.add_argument("inputs", nargs="*", type=Path, metavar="IMAGE_OR_DIR")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--overwrite", action="store_true", help="replace existing sketches")

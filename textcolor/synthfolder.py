@@ -5,7 +5,6 @@ the layout `data.source=folder` (and any other tool) reads.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import re
 import sys
@@ -74,8 +73,8 @@ def write_folder(out: Path, n: int, seed: int, size: int, mono_frac: float,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m textcolor.synth",
-                                 description="Render the procedural tagged character data set to a folder.")
+    from textcolor import cli
+    ap = cli.parser("textcolor-synth", "Render the procedural tagged character data set to a folder.")
     ap.add_argument("--out", required=True, type=Path, help="output folder (new, empty, or an earlier synth output)")
     ap.add_argument("--n", type=int, default=1000, help="number of images")
     ap.add_argument("--seed", type=int, default=0, help="render seed of the first image")
@@ -94,13 +93,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {args.out} holds files this tool did not write (e.g. {foreign[0]}); "
                   "refusing to write there - choose a new or empty folder", file=sys.stderr)
             return 2
-    try:
+    def body() -> int:
         write_folder(args.out, args.n, args.seed, args.size, args.mono_frac,
                      lambda it: tqdm(it, desc="render", unit="img"))
-    except OSError as e:
-        print(f"error: cannot write to {args.out}: {e.strerror or e}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+    # an OSError names its own file: the roster that could not be read, or the image not written
+    return cli.run(body)
 
 
 if __name__ == "__main__":
