@@ -21,7 +21,6 @@ share link is made, and the server binds 127.0.0.1 unless told otherwise.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
@@ -45,6 +44,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from textcolor import cli
 from textcolor.checkpoint import CheckpointError
 from textcolor.colorize import BudgetError, Colorizer
 from textcolor.imageio import BadImageError, open_rgb
@@ -340,7 +340,6 @@ def _warm_up(colorizer) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from textcolor import cli
     ap = cli.parser("textcolor-app", __doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     ap.add_argument("--host", default="127.0.0.1",

@@ -104,7 +104,7 @@ def render_card(cfg: dict, tag_names: list[str], evals: list[dict], recipe: list
                                     "# config.yaml: the `config` of config.json"])
     if evals:
         # "shipped": the JSON scored the model inside the package (evaluate without --checkpoint)
-        cmds = "\n".join(f"python -m textcolor.evaluate"
+        cmds = "\n".join("python -m textcolor.evaluate"
                          + ("" if e.get("checkpoint") == "shipped" else f" --checkpoint {dst}")
                          + f" --n {e.get('n', 100)} --size {e['size']} --json {e['_file']}" for e in evals)
         evaluation = (f"Held-out synthetic characters (render seeds never trained on), drawn at each size and "

@@ -394,16 +394,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.dst.exists() and not args.overwrite:
         print(f"error: {args.dst} exists (use --overwrite to replace it)", file=sys.stderr)
         return 2
-    try:
-        out = export_generator(args.src, args.dst)
-    except CheckpointError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"error: could not write {args.dst}: {err.strerror or err}", file=sys.stderr)
-        return 2
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
-    return 0
+    code = cli.run(lambda: export_generator(args.src, args.dst) and 0)
+    if code == 0:
+        print(f"wrote {args.dst} ({args.dst.stat().st_size / 1e6:.1f} MB)")
+    return code
 
 
 if __name__ == "__main__":

@@ -187,14 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.size < 1 or args.workers < 1:
         print("error: --size and --workers must be ≥ 1", file=sys.stderr)
         return 2
-    try:
-        return prepare(args)
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OutputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return cli.run(lambda: prepare(args))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ included; the empty prompt maps to the bias).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -26,10 +25,10 @@ from typing import Sequence
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from textcolor import cli
 from textcolor.checkpoint import CheckpointError
 from textcolor.colorize import Colorizer
 from textcolor.explore import categories_of, vocabulary
-from textcolor.tags import EncoderUnavailable
 
 RAW_TAG = "raw_tag_embedding"
 LEARNED_TAG = "learned_tag_conditioning"
@@ -123,8 +122,6 @@ def export_projector(colorizer_or_checkpoint=None, out_dir: str | Path = "projec
 
 
 def main(argv: list[str] | None = None) -> int:
-
-    from textcolor import cli
     ap = cli.parser("textcolor-projector", __doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", default=None,
                     help="train.py checkpoint, run dir or exported .safetensors (default: the shipped model)")
@@ -149,17 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     tags = vocabulary()["tag"].tolist()
     if args.all_tags:
         tags = list(dict.fromkeys(tags + colorizer.encoder.table()[0]))
-    try:
-        out = export_projector(colorizer, args.out, tags)
-    except EncoderUnavailable as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"error: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
-        return 1
-    print(f"wrote {len(tags)} tags (raw {colorizer.encoder.dim}-d, learned {colorizer.G.cond.k}-d) to {out}; "
-          f"view with: tensorboard --logdir {out}")
-    return 0
+    code = cli.run(lambda: export_projector(colorizer, args.out, tags) and 0)
+    if code == 0:
+        print(f"wrote {len(tags)} tags (raw {colorizer.encoder.dim}-d, learned {colorizer.G.cond.k}-d) to "
+              f"{args.out}; view with: tensorboard --logdir {args.out}")
+    return code
 
 
 if __name__ == "__main__":

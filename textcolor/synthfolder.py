@@ -14,6 +14,7 @@ from typing import Callable
 from PIL import Image
 from tqdm import tqdm
 
+from textcolor import cli
 from textcolor.synth import render
 
 METADATA = "metadata.csv"
@@ -73,7 +74,6 @@ def write_folder(out: Path, n: int, seed: int, size: int, mono_frac: float,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from textcolor import cli
     ap = cli.parser("textcolor-synth", "Render the procedural tagged character data set to a folder.")
     ap.add_argument("--out", required=True, type=Path, help="output folder (new, empty, or an earlier synth output)")
     ap.add_argument("--n", type=int, default=1000, help="number of images")
