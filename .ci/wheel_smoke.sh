@@ -52,16 +52,10 @@ step "evaluate the shipped model (tiny --n)"
 textcolor-evaluate --n 1 --size 64 --json eval.json
 test -s eval.json
 
-step "train 4 steps on the synthetic data"
-cat > tiny.yaml <<'EOF'
-name: smoke
-data: {size: 32, synth_n: 16, val_n: 2, workers: 0}
-gen: {base: 8, depth: 2, max_ch: 16, res_blocks: 1, bottleneck_blocks: 1}
-disc: {base: 8, layers: 2}
-tags: {k: 4}
-train: {steps: 4, batch_size: 2, log_every: 2, image_every: 2, ckpt_every: 2, keep_last: 2}
-EOF
-textcolor-train --config tiny.yaml --out run
+step "train 4 steps on the synthetic data (the main job's bundled demo config, shrunk)"
+textcolor-train --config demo --out run data.size=32 data.synth_n=16 data.val_n=2 data.workers=0 \
+    gen.base=8 gen.depth=2 gen.max_ch=16 disc.base=8 tags.k=4 \
+    train.steps=4 train.batch_size=2 train.log_every=2 train.image_every=2 train.ckpt_every=2
 test -f run/checkpoints/last.pt
 
 step "infer and export with the trained run"

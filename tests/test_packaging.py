@@ -24,7 +24,9 @@ from cli_helpers import cli_runner, one_line_error
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 RUN_TIME_FILES = ["assets/tags/characters.csv", "assets/tags/colors.csv", "assets/tags/paraphrases.csv",
-                  "assets/default/model.safetensors", "assets/default/config.json", "assets/default/README.md"]
+                  "assets/default/model.safetensors", "assets/default/config.json", "assets/default/README.md",
+                  "assets/configs/demo.yaml", "assets/configs/base.yaml", "assets/configs/shipped_stage3.yaml",
+                  "assets/configs/ablations/k4.yaml", "assets/configs/finetune/heads4.yaml"]
 
 
 # --- run-time files live in the package ----------------------------------------------------------
@@ -34,8 +36,19 @@ def test_run_time_files_are_inside_the_package():
     assert TAGS_DIR.is_relative_to(pkg) and DEFAULT_MODEL.is_relative_to(pkg)
     for rel in RUN_TIME_FILES:
         assert (pkg / rel).is_file(), rel
-    # one source of truth: the top-level tags/ only points into the package
+    # one source of truth: the top-level tags/ only points into the package, configs/ is a link to it
     assert sorted(p.name for p in (ROOT / "tags").iterdir()) == ["README.md"]
+    assert (ROOT / "configs").is_symlink() and (ROOT / "configs").resolve() == pkg / "assets" / "configs"
+
+
+def test_a_bundled_config_is_found_by_name(tmp_path, monkeypatch):
+    from textcolor.config import ConfigError, config_path, load_config
+    monkeypatch.chdir(tmp_path)                         # outside the checkout, as after a wheel install
+    assert load_config("demo").name == "demo" and load_config("ablations/k4").tags.k == 4
+    (tmp_path / "demo").mkdir()                          # a path that exists is taken as given
+    assert config_path("demo") == Path("demo")
+    with pytest.raises(ConfigError, match="not found"):
+        load_config("no_such_config")
 
 
 def test_package_data_globs_cover_every_run_time_file():

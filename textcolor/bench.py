@@ -53,6 +53,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from textcolor.config import BUNDLED_CONFIGS  # light: omegaconf only
+
 REPO = Path(__file__).resolve().parent.parent
 EMBED_DIM = 384            # all-MiniLM-L6-v2, the bundled tag encoder
 LAZY_EVERY = 16            # the lazy-penalty interval the penalty section measures
@@ -90,8 +92,8 @@ class Options:
     device: str = "cpu"
     quick: bool = False
     overrides: list[str] = field(default_factory=list)
-    base_config: str = str(REPO / "configs" / "base.yaml")
-    demo_config: str = str(REPO / "configs" / "demo.yaml")
+    base_config: str = str(BUNDLED_CONFIGS / "base.yaml")
+    demo_config: str = str(BUNDLED_CONFIGS / "demo.yaml")
     threads: int = 0
     infer_size: int = 256
     infer_sizes: tuple[int, ...] = (256, 512, 1024)

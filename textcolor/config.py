@@ -278,13 +278,29 @@ def _one_line(e: OmegaConfBaseException) -> str:
     return f"config {key}: {msg}" if key else f"config: {msg}"
 
 
+# The configs shipped inside the package (the checkout's configs/ links here), so an installed
+# textcolor runs `textcolor-train --config demo` without a checkout.
+BUNDLED_CONFIGS = Path(__file__).resolve().parent / "assets" / "configs"
+
+
+def config_path(path: str | Path) -> Path:
+    """A YAML path, or the name of a bundled config ("demo", "ablations/k4") when no such file exists."""
+    p = Path(path)
+    if not p.exists() and p.suffix == "" and not p.is_absolute():
+        bundled = BUNDLED_CONFIGS / f"{p}.yaml"
+        if bundled.is_file():
+            return bundled
+    return p
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Defaults ← YAML file (with inheritance) ← dotted `key=value` overrides; validated."""
+    """Defaults ← YAML file (with inheritance; a bare name is a bundled config) ← dotted `key=value`
+    overrides; validated."""
     schema = OmegaConf.structured(Config)
     try:
         merged = schema
         if path is not None:
-            merged = OmegaConf.merge(merged, _read_yaml(Path(path)))
+            merged = OmegaConf.merge(merged, _read_yaml(config_path(path)))
         bad = [o for o in overrides if "=" not in o]
         if bad:
             raise ConfigError(f"override {bad[0]!r} is not of the form key=value")

@@ -130,8 +130,7 @@ def main() -> None:
           f"{info.get('simd')}{' + FMA' if info.get('fma') else ''}; other runnable load {other_load():g}")
     theory = theoretical_gflops(info)
     print(f"theoretical fp32 FMA peak: {theory:.1f} GFLOP/s" if theory else "theoretical peak: unknown")
-    repo = Path(__file__).resolve().parent.parent
-    m = measured_gflops(load_config(repo / "configs" / "base.yaml", []))
+    m = measured_gflops(load_config("base", []))   # the bundled configs/base.yaml
     for kind in ("gemm", "conv"):
         for k, v in m[kind].items():
             print(f"  {kind} {k:40s} {v:8.1f} GFLOP/s")

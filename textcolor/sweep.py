@@ -8,9 +8,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from textcolor import REPO_ROOT, cli
+from textcolor import cli
 from textcolor.checkpoint import CheckpointError
-from textcolor.config import ConfigError, load_config
+from textcolor.config import BUNDLED_CONFIGS, ConfigError, load_config
 from textcolor.data import DatasetError
 from textcolor.distributed import DeviceError
 from textcolor.projector import export_run
@@ -20,12 +20,12 @@ from textcolor.training import TrainingError, train
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("textcolor-sweep", __doc__)
     p.add_argument("--configs", nargs="+", type=Path,
-                   default=sorted((REPO_ROOT / "configs" / "ablations").glob("*.yaml")))
+                   default=sorted((BUNDLED_CONFIGS / "ablations").glob("*.yaml")))
     p.add_argument("--out", type=Path, default=Path("runs/sweep"))
     p.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every run, e.g. train.steps=600")
     args = p.parse_args(argv)
-    if not args.configs:  # the default list is the checkout's configs/ablations/, absent from a wheel
-        print("error: no configs to run: pass --configs (configs/ablations/*.yaml in a checkout)", file=sys.stderr)
+    if not args.configs:
+        print("error: no configs to run: pass --configs", file=sys.stderr)
         return 2
     try:  # validate every config before spending minutes on the first run
         cfgs = [(path.stem, load_config(path, args.overrides)) for path in args.configs]
