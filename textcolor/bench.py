@@ -330,8 +330,12 @@ def bench_ceiling(opts: Options) -> dict:
             out["theoretical_gflops"] = theory
         log(f"ceiling: measured fp32 peak {out['fp32_gflops']:.1f} GFLOP/s ({out['peak_kernel']}); "
             f"theoretical FMA peak {f'{theory:.1f} GFLOP/s' if theory else 'unknown'}")
+    # a CPU without bf16 matrix units (AVX512-BF16, AMX) emulates bf16 GEMM at a few GFLOP/s: one
+    # n = 4096 product there takes minutes, so it gets one small size (its figure says as much)
+    native_bf16 = dev.type == "cuda" or bool(peak.cpu_info().get("bf16"))
     try:
-        bf16, n16 = matmul_gflops(dev, torch.bfloat16, sizes, reps)
+        bf16, n16 = matmul_gflops(dev, torch.bfloat16, sizes if native_bf16 else (1024,),
+                                  reps if native_bf16 else 2)
         out.update(bf16_gflops=bf16, bf16_matmul_n=n16)
         log(f"ceiling: bf16 matmul {bf16:.1f} GFLOP/s (n={n16})")
     except RuntimeError as e:  # bf16 matmul unsupported on this device

@@ -41,6 +41,7 @@ def cpu_info(path: str = "/proc/cpuinfo") -> dict:
     return {"model": fields.get("model name", "?"), "mhz": max(mhz) if mhz else None,
             "simd": next((f for f in ("avx512f", "avx2", "sse2") if f in flags), None),
             "fma": "fma" in flags or "avx512f" in flags, "logical_cpus": logical,
+            "bf16": bool({"avx512_bf16", "amx_bf16"} & flags),   # bf16 matrix units (else emulated)
             "physical_cores": max(1, logical // smt)}
 
 
