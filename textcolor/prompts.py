@@ -100,22 +100,22 @@ class PromptSampler:
     """cfg.tags' prompt options and cfg.loss' swap terms, resolved once: batch prompts in, the
     prompts to embed (and the locality term's Swap) out."""
 
-    def __init__(self, cfg: Config, gen: torch.Generator, with_swaps: bool):
+    def __init__(self, cfg: Config, gen: torch.Generator):
         t = cfg.tags
         self.gen = gen
         self.drop = dict(p=t.drop_prob, tag_p=t.tag_drop, short_p=t.short_prompt, keep=t.keep_tags,
                          color_p=t.color_prompt, paraphrase_p=t.paraphrase,
                          paraphrases=load_paraphrases() if t.paraphrase > 0 or t.color_prompt > 0 else None)
-        self.with_swaps = with_swaps
         self.shift_frac = cfg.loss.shift_frac if cfg.loss.lambda_shift > 0 else None
         colors = load_colors()
         self.kinds = {kind: sorted(tags) for kind, tags in colors.items()}
         self.rgb = {tag: hex_to_rgb(h) for table in colors.values() for tag, h in table.items()}
 
-    def __call__(self, prompts: Sequence[Tags], device: torch.device, swaps: bool = True
+    def __call__(self, prompts: Sequence[Tags], device: torch.device, swaps: bool
                  ) -> tuple[list[Tags], Swap | None]:
+        """The prompts to embed; with `swaps`, also the colour-swapped copies and their Swap."""
         prompts = drop_prompts(prompts, gen=self.gen, **self.drop)
-        if not (self.with_swaps and swaps):
+        if not swaps:
             return prompts, None
         index, swapped, kinds, moves = swap_color_tags(prompts, self.gen, self.kinds)
         if not index:

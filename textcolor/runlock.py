@@ -11,6 +11,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from textcolor.checkpoint import list_checkpoints
+
 LOCK_NAME = ".lock"
 
 # Directories this process holds, resolved path -> (pid, fd). A failed train() in the same process
@@ -56,15 +58,22 @@ def unlock_run_dir(out_dir: str | Path) -> None:
         os.close(entry[1])  # closing the last descriptor releases the flock
 
 
-def claim_run_dir(out_dir: str | Path, resume: bool, lock: bool = True, problem: str | None = None) -> None:
+def claim_run_dir(out_dir: str | Path, resume: bool, lock: bool = True, problem: str | None = None) -> Path | None:
     """Before a run touches out_dir: refuse `problem` (e.g. out_dir inside the data folder), a
     `--resume` where no run was ever started (a mistyped --out would silently start a new one),
-    then take the lock (`lock`: the main process of a multi-process run only)."""
+    take the lock (`lock`: the main process of a multi-process run only), then refuse to train over
+    someone's checkpoints unless resuming. Returns the checkpoint to resume from, or None."""
     out_dir = Path(out_dir)
     if problem:
         raise RunDirError(problem)
-    started = any((out_dir / "checkpoints").glob("step_*.pt")) or (out_dir / "config.yaml").exists()
-    if resume and not started:
+    ckpts = list_checkpoints(out_dir / "checkpoints")
+    if resume and not (ckpts or (out_dir / "config.yaml").exists()):
         raise RunDirError(f"--resume: {out_dir} holds no run (no checkpoints, no config.yaml); check --out")
     if lock:
         lock_run_dir(out_dir)
+    if ckpts and not resume:
+        raise RunDirError(f"{out_dir} already holds checkpoints; pass --resume to continue it, "
+                          f"or choose another --out")
+    # the newest numbered file, not last.pt: a crash between writing step_N.pt (atomically, so it
+    # is complete) and re-pointing last.pt leaves last.pt one checkpoint behind
+    return ckpts[-1] if resume and ckpts else None

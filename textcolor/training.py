@@ -22,7 +22,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from textcolor import losses
-from textcolor.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from textcolor.checkpoint import load_checkpoint, save_checkpoint
 from textcolor.config import Config, from_dict, to_yaml
 from textcolor.data import build_dataset, close_loader, out_dir_problem, summarize_skipped
 from textcolor.distributed import all_reduce_grads, broadcast_module, init_distributed, pick_device
@@ -271,19 +271,6 @@ def _write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def prepare_run_dir(out_dir: Path, resume: bool) -> Path | None:
-    """Refuse to train over someone's checkpoints unless resuming; return the checkpoint to resume."""
-    ckpts = list_checkpoints(out_dir / "checkpoints")
-    if ckpts and not resume:
-        raise TrainingError(f"{out_dir} already holds checkpoints; pass --resume to continue it, "
-                            f"or choose another --out")
-    if resume and ckpts:
-        # the newest numbered file, not last.pt: a crash between writing step_N.pt (atomically, so
-        # it is complete) and re-pointing last.pt leaves last.pt one checkpoint behind
-        return ckpts[-1]
-    return None
-
-
 def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int | None = None) -> RunResult:
     """Train per `cfg` into `out_dir` (config.yaml, checkpoints/, TensorBoard events).
 
@@ -293,11 +280,10 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     device = pick_device(cfg.train.device, dd.local_rank)
     threads, threads_why = choose_threads(cfg.train.threads)  # fewer than the cores when others are running
     torch.set_num_threads(threads)
-    try:  # refuse a bad --out, then hold it: one run per directory (textcolor.runlock)
-        claim_run_dir(out_dir, resume, lock=dd.main, problem=out_dir_problem(cfg, out_dir))
+    try:  # refuse a bad --out, hold it (one run per directory), find the checkpoint to resume
+        resume_from = claim_run_dir(out_dir, resume, lock=dd.main, problem=out_dir_problem(cfg, out_dir))
     except RunDirError as e:
         raise TrainingError(str(e)) from None
-    resume_from = prepare_run_dir(out_dir, resume)
     state = load_checkpoint(resume_from) if resume_from else None
     if state is not None:
         saved = from_dict(state["config"])
@@ -325,9 +311,14 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     table = (state["tags"]["names"], state["tags"]["vectors"]) if state else None
     encoder = build_encoder(cfg.tags, table)
     m = build(cfg, encoder.dim if encoder is not None else 1, device)
+    G_out = m.G_ema or m.G   # what probes, validation and the exported model use
     tagdrop = torch.Generator().manual_seed(cfg.train.seed * 7919 + dd.rank)
-    objective = losses.Objective.from_config(cfg.loss)
-    prompt_sampler = PromptSampler(cfg, tagdrop, with_swaps=objective.uses_swaps and encoder is not None)
+    prompt_sampler = PromptSampler(cfg, tagdrop)
+    use_amp = cfg.train.amp and device.type == "cuda"
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else nullcontext
+    train_step = TrainStep(m, cfg, dd.world, autocast)
+    objective = train_step.obj
+    swaps = objective.uses_swaps and encoder is not None   # the locality/shift terms' swapped prompts
     if state is not None:
         load_state(m, state)
         tagdrop.set_state(state["rng"]["tagdrop"])
@@ -359,9 +350,6 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
         return save_checkpoint(state_dict(m, cfg, step, samples, tagdrop, encoder), out_dir / "checkpoints",
                                cfg.train.keep_last)
 
-    use_amp = cfg.train.amp and device.type == "cuda"
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else nullcontext
-    train_step = TrainStep(m, cfg, dd.world, autocast)
     mem = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
     # RNG last: everything above may draw from the global generator; the loop must not see that
     torch.manual_seed(cfg.train.seed + 1_000 * dd.rank)
@@ -379,18 +367,18 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     try:  # the bar ends its line before any error message is printed
         with _StopFlag() as stop:
             if dd.main and step == 0:
-                log_probes(writer, m.G_ema or m.G, val, cfg, encoder, device, step)
+                log_probes(writer, G_out, val, cfg, encoder, device, step)
             while step < end and stop.signal is None:
                 batch = next(batches)
                 scalars.count_bad(batch.get("bad", []))
                 sketch = batch["sketch"].to(device, non_blocking=True, memory_format=mem)
                 image = batch["image"].to(device, non_blocking=True, memory_format=mem)
                 mask = batch["mask"].to(device) if objective.uses_masks and "mask" in batch else None
-                # swaps need the region masks
-                prompts, swap = prompt_sampler([parse_prompt(p) for p in batch["tags"]], device, mask is not None)
+                prompts, swap = prompt_sampler([parse_prompt(p) for p in batch["tags"]], device,
+                                               swaps=swaps and mask is not None)   # swaps need the region masks
                 # scalars at step 0 and every log_every after (a short run shows); a step's losses are
-                # those of the weights before its update, so it logs at its own index
-                log_at, log_now = step, step % cfg.train.log_every == 0
+                # those of the weights before its update, so it logs at its own index (step - 1 below)
+                log_now = step % cfg.train.log_every == 0
                 metrics = train_step(sketch, image, embed(encoder, prompts, cfg.tags.pool, device), step,
                                      want_norms=log_now, mask=mask, swap=swap)
                 check_finite(metrics, step)
@@ -399,11 +387,11 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
                 bar.update(1)
                 scalars.add(metrics)
                 if log_now and dd.main:
-                    result.metrics = scalars.write(writer, log_at, m)
+                    result.metrics = scalars.write(writer, step - 1, m)
                     bar.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in result.metrics.items()
                                      if k.startswith("loss/")})
                 if dd.main and step % cfg.train.image_every == 0:
-                    log_probes(writer, m.G_ema or m.G, val, cfg, encoder, device, step)
+                    log_probes(writer, G_out, val, cfg, encoder, device, step)
                 if step % cfg.train.ckpt_every == 0 or step == cfg.train.steps:
                     last_ckpt = save() or last_ckpt
     finally:
@@ -415,10 +403,9 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
             tqdm.write(f"stopped by signal {stop.signal} at step {step}; checkpoint {last_ckpt}")
     result.step, result.checkpoint, result.stopped_by_signal = step, last_ckpt, stop.signal is not None
     if dd.main:
-        result.generator, result.encoder = m.G_ema or m.G, encoder
-    if dd.main:
+        result.generator, result.encoder = G_out, encoder
         if step == cfg.train.steps:
-            final = {"final/val_l1": val_l1(m.G_ema or m.G, val, encoder, cfg.tags.pool, device),
+            final = {"final/val_l1": val_l1(G_out, val, encoder, cfg.tags.pool, device),
                      **{f"final/{k.replace('/', '_')}": v for k, v in result.metrics.items()}}
             write_hparams(writer, cfg, final)
             result.metrics.update(final)
