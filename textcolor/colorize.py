@@ -15,7 +15,6 @@ ratio.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from textcolor.checkpoint import CheckpointError, load_generator
 from textcolor.config import Config, GeneratorConfig
 from textcolor.imageio import open_rgb
 from textcolor.models import Generator
-from textcolor.tags import BUNDLED_ALIASES, EncoderUnavailable, bundled_model_path, build_encoder
+from textcolor.tags import build_encoder, encoder_width
 from textcolor.xdog import downscale_lines, rgb_to_gray, xdog_rgb
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default" / "model.safetensors"
@@ -87,24 +86,6 @@ def _check_strength(strength: float) -> None:
     # NaN/Inf would reach the uint8 cast as undefined values: a black or random picture, no error
     if not math.isfinite(strength):
         raise ValueError(f"strength must be a finite number, got {strength}")
-
-
-def encoder_width(model: str) -> int | None:
-    """The vector width a sentence-transformers model directory declares (its last Dense layer,
-    else its pooling), read from its config files without loading it; None when unknown."""
-    try:
-        root = bundled_model_path() if model in BUNDLED_ALIASES else Path(model).expanduser()
-        if not root.is_dir():
-            return None
-        width = None
-        for module in json.loads((root / "modules.json").read_text()):
-            conf = root / module.get("path", "") / "config.json"
-            if module.get("type", "").endswith(("Pooling", "Dense")) and conf.is_file():
-                c = json.loads(conf.read_text())
-                width = c.get("out_features") or c.get("word_embedding_dimension") or width
-        return int(width) if width else None
-    except (EncoderUnavailable, OSError, ValueError, TypeError, AttributeError):
-        return None
 
 
 class Colorizer:

@@ -30,6 +30,7 @@ start-up): they are imported on the first cache miss.
 from __future__ import annotations
 
 import hashlib
+import json
 import importlib.util
 import math
 import os
@@ -483,6 +484,24 @@ class TagEncoder:
     def __repr__(self) -> str:
         return (f"TagEncoder(model={self.model!r}, model_id={self.model_id!r}, "
                 f"cached={len(self._vectors)}, loaded={self.loaded})")
+
+
+def encoder_width(model: str) -> int | None:
+    """The vector width a sentence-transformers model directory declares (its last Dense layer,
+    else its pooling), read from its config files without loading it; None when unknown."""
+    try:
+        root = bundled_model_path() if model in BUNDLED_ALIASES else Path(model).expanduser()
+        if not root.is_dir():
+            return None
+        width = None
+        for module in json.loads((root / "modules.json").read_text()):
+            conf = root / module.get("path", "") / "config.json"
+            if module.get("type", "").endswith(("Pooling", "Dense")) and conf.is_file():
+                c = json.loads(conf.read_text())
+                width = c.get("out_features") or c.get("word_embedding_dimension") or width
+        return int(width) if width else None
+    except (EncoderUnavailable, OSError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def build_encoder(cfg: TagConfig, table: tuple[Sequence[str], torch.Tensor] | None = None,
