@@ -39,9 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
-import math
 import os
 import platform
 import statistics
@@ -475,7 +473,6 @@ def train_worker(spec: dict) -> dict:
             else:
                 add("every", step(every_cfg))
                 add("lazy_on", step(lazy_cfg, index=LAZY_EVERY * (j + 1)))
-    step_on = median(rec["main"])
     if "main_off" in rec:  # amortise a lazy config's penalty over its interval
         per_round = [(a + (gp_every - 1) * b) / gp_every for a, b in zip(rec["main"], rec["main_off"])]
     else:
