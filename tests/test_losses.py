@@ -132,3 +132,33 @@ def test_region_shift_hinge_value_gradient_and_empty_regions():
     assert torch.allclose(g[0, 0, :2], torch.full((2, 4), -1 / 2 / 8)) and g[0, 1:].abs().max() == 0
     empty = torch.zeros(1, 4, 4, dtype=torch.bool)
     assert losses.region_shift_hinge(moved[:1], held[:1], empty, torch.tensor([1.0])).item() == 0.0
+
+
+@pytest.mark.parametrize("region, old, new, seed", [("hair", "red_hair", "blue_hair", 5), ("hair", "orange_hair", "red_hair", 11),
+                                                     ("eyes", "brown_eyes", "green_eyes", 5), ("eyes", "brown_eyes", "green_eyes", 11),
+                                                     ("hair", "white_hair", "black_hair", 5), ("hair", "black_hair", "pink_hair", 11)])
+def test_recolored_target_equals_the_render_in_the_new_colour(region, old, new, seed):
+    """Recolouring a render's region gives the render drawn in the new colour: for a chromatic fill
+    every pixel to rounding (fill, shade, highlight, strands and their blends); for a grey fill
+    (white, black) the palette colours, and blends of highlight with shade approximately. Every
+    pixel outside the region is untouched."""
+    from textcolor import synth
+    from textcolor.vocab import EYES, HAIR, hex_to_rgb, load_colors
+    label = {"hair": HAIR, "eyes": EYES}[region]
+    key = "hair_color" if region == "hair" else "eye_color"
+    a = synth.render(seed, 96, character="original", monochrome=False, detail=1.0, **{key: old})
+    b = synth.render(seed, 96, character="original", monochrome=False, detail=1.0, **{key: new})
+    to_t = lambda s: torch.from_numpy(s.image).permute(2, 0, 1)[None].float() / 127.5 - 1  # noqa: E731
+    colors = load_colors()[region]
+    rgb = lambda tag: torch.tensor([hex_to_rgb(colors[tag])]) / 127.5 - 1  # noqa: E731
+    labels = torch.from_numpy(a.mask)[None]
+    out = losses.recolored(to_t(a), labels, torch.tensor([label]), rgb(old), rgb(new))
+    inside = (labels == label)[:, None].expand_as(out)
+    err = (out - to_t(b))[inside].abs() * 127.5   # in levels
+    assert inside.sum() > 0 and not torch.equal(to_t(a)[inside], to_t(b)[inside])
+    grey = old in ("white_hair", "black_hair")
+    if grey:
+        assert err.mean() < 3 and (err > 2.5).float().mean() < 0.2
+    else:
+        assert err.max() <= 2.5
+    assert torch.equal(out[~inside], to_t(a)[~inside])

@@ -136,6 +136,54 @@ def test_shift_term_is_the_hinge_on_the_swapped_region(tiny_cfg):
     assert want.item() > 0 and metrics["loss/shift"].item() == pytest.approx(want.item(), rel=1e-5)
 
 
+def test_recolor_term_supervises_the_swapped_rows_by_the_recoloured_target(tiny_cfg):
+    """Row 0 (hair swap, an original) is held to its target recoloured; row 1 (a monochrome
+    prompt) to its own target; a roster row would be left out."""
+    import copy
+    from textcolor.prompts import LEAVE_OUT, RECOLOR, UNCHANGED
+    cfg = replace(tiny_cfg, loss=replace(tiny_cfg.loss, lambda_recolor=1.0))
+    m = build(cfg, embed_dim=6, device=torch.device("cpu"))
+    sketch, image, emb, mask, swap = _locality_batch()
+    new = torch.tensor([[0.5, -0.5, 0.0], [0.0, 0.0, 0.0]])
+    G = copy.deepcopy(m.G)
+    fake_all = G(torch.cat([sketch, sketch[swap.index]]), emb).detach()
+    moved = fake_all[2:]
+    target0 = losses.recolored(image[:1], mask[:1], swap.label[:1], image[:1, :, 5, 5], new[:1])
+    assert not torch.equal(target0, image[:1])
+    target = torch.cat([target0, image[1:]])
+    region = mask == swap.label[:, None, None]
+    want = losses.l1(moved, target) + losses.masked_l1(moved, target, region)
+    metrics = train_step(m, cfg, sketch, image, emb, 0, mask=mask,
+                         swap=replace(swap, recolor=torch.tensor([RECOLOR, UNCHANGED], dtype=torch.int8),
+                                              old=image[:, :, 5, 5], new=new))
+    assert metrics["loss/recolor"].item() == pytest.approx(want.item(), rel=1e-5)
+    m = build(cfg, embed_dim=6, device=torch.device("cpu"))
+    G = copy.deepcopy(m.G)
+    moved = G(torch.cat([sketch, sketch[swap.index]]), emb).detach()[3:]
+    metrics = train_step(m, cfg, sketch, image, emb, 0, mask=mask,
+                         swap=replace(swap, recolor=torch.tensor([LEAVE_OUT, UNCHANGED], dtype=torch.int8),
+                                              old=image[:, :, 5, 5], new=new))
+    want = losses.l1(moved, image[1:]) + losses.masked_l1(moved, image[1:], region[1:])
+    assert metrics["loss/recolor"].item() == pytest.approx(want.item(), rel=1e-5)
+
+
+def test_prompt_sampler_marks_recolour_rows(tiny_cfg):
+    """Originals are recoloured, monochrome prompts keep their target, roster characters are left out."""
+    from textcolor.prompts import LEAVE_OUT, PromptSampler, RECOLOR, UNCHANGED
+    cfg = replace(tiny_cfg, loss=replace(tiny_cfg.loss, lambda_recolor=1.0),
+                  tags=replace(tiny_cfg.tags, drop_prob=0.0, tag_drop=0.0, short_prompt=0.0, color_prompt=0.0,
+                               paraphrase=0.0))
+    sampler = PromptSampler(cfg, torch.Generator().manual_seed(0))
+    prompts = [parse_prompt(p) for p in ("1girl, red_hair, blue_eyes", "monochrome, red_hair",
+                                         "hatsune_miku, aqua_hair", "1girl, solo")]
+    out, sw = sampler(prompts, torch.device("cpu"), swaps=True)
+    assert sw.index.tolist() == [0, 1, 2] and len(out) == 7
+    assert sw.recolor.tolist() == [RECOLOR, UNCHANGED, LEAVE_OUT]
+    assert sw.new.shape == sw.old.shape == (3, 3) and sw.new.abs().max() <= 1 and not torch.equal(sw.old, sw.new)
+    swapped_in = [t for p, q in zip(out[4:], prompts[:3]) for t, _ in p if (t, 1.0) not in q]
+    assert len(swapped_in) == 3
+
+
 def test_color_distance_in_generator_units():
     assert color_distance((0, 0, 0), (255, 0, 0)) == pytest.approx(2.0)
     assert color_distance((10, 20, 30), (10, 20, 30)) == 0.0

@@ -121,6 +121,10 @@ class LossConfig:
     locality_detach_tags: bool = False  # the locality term trains the generator, not the tag pooling:
                               # otherwise it can be met by not hearing a colour tag in a long prompt
                               # (attention weight -> 0), which a lone tag cannot do (README, "Several heads")
+    lambda_recolor: float = 0.0  # × λ_l1: the swapped prompt's output is supervised by the target
+    # recoloured as that prompt asks (the region's fill colour replaced, shading kept; unchanged for
+    # a monochrome prompt): L1 over the image + L1 inside the region. Original characters only: a
+    # roster character's own colour is left to its name.
 
 
 @dataclass
@@ -237,7 +241,7 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("tags.short_prompt + tags.color_prompt must be at most 1")
     if cfg.loss.locality_average not in ("regions", "pixels"):
         raise ConfigError(f"loss.locality_average={cfg.loss.locality_average!r}: must be regions or pixels")
-    for name in ("lambda_hair", "lambda_eyes", "lambda_locality", "lambda_shift", "shift_frac"):
+    for name in ("lambda_hair", "lambda_eyes", "lambda_locality", "lambda_shift", "shift_frac", "lambda_recolor"):
         if not getattr(cfg.loss, name) >= 0.0:
             raise ConfigError(f"loss.{name} must be ≥ 0, got {getattr(cfg.loss, name)}")
     if not cfg.data.sketch_scale >= 1.0:

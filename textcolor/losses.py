@@ -100,6 +100,65 @@ def region_shift_hinge(moved: Tensor, held: Tensor, region: Tensor, least: Tenso
     return torch.relu(least - dist)[keep].mean()
 
 
+def recolored(image: Tensor, labels: Tensor, region: Tensor, old: Tensor, new: Tensor, shade: float = 0.8,
+              highlight: float = 0.4) -> Tensor:
+    """The target a colour-swapped prompt asks for: inside each sample's `region` label the fill
+    colour is replaced by `new`, its shade and highlight with it; every other pixel is kept.
+    image [S, 3, H, W] in [-1, 1]; labels [S, H, W]; region [S] labels; old, new [S, 3] in
+    [-1, 1]: the colour the prompt named and the one swapped in.
+
+    The fill colour o is, of the region's commonest pixel colours within 12 levels of `old` (an
+    original's colour is its tag's, jittered ±8), the one that explains most pixels as itself, its
+    shade o·`shade` or its highlight o + `highlight`·(1 − o) (the renderer's palette,
+    textcolor.synth; the shade alone is often the commonest colour); `old` itself if none is near.
+    Fill, shade, highlight, ink and their blends are all p·o + q·white: for a chromatic o each pixel's
+    (p, q) is solved by least squares and redrawn as p·n + q·white, exact to rounding. A grey o
+    cannot tell p from q: per channel, darker than o is read as shade or ink (scaled by n / o),
+    lighter as highlight (its distance to white scaled by (1 − n) / (1 − o)); exact for the
+    palette colours, approximate for blends of a highlight with a shade."""
+    x = (image + 1) / 2
+    out = x.clone()
+    n01 = (new + 1) / 2
+    for i in range(x.shape[0]):
+        inside = labels[i] == region[i]
+        if not inside.any():
+            continue
+        px = x[i][:, inside]                                                         # [3, N]
+        near = ((old[i] + 1) * 127.5).round()
+        o = _fill_color((px * 255).round().clamp(0, 255), near, shade, highlight)[:, None] / 255   # [3, 1]
+        n = n01[i].to(x.dtype)[:, None]
+        if float(o.max() - o.min()) > 0.1:
+            # a chromatic fill: each pixel is p·o + q·white (fill, shade, highlight, ink and their
+            # blends all are), solved per pixel by least squares and redrawn as p·n + q·white
+            design = torch.cat([o, torch.ones_like(o)], 1)                           # [3, 2]
+            pq = torch.linalg.lstsq(design, px).solution                             # [2, N]
+            out[i][:, inside] = (n * pq[:1] + pq[1:]).clamp(0, 1)
+        else:
+            # a grey fill cannot tell p from q; per channel, darker than o is shade or ink
+            # (scaled by n / o), lighter is highlight (its distance to white scaled)
+            below = px * n / o.clamp_min(1e-3)
+            above = 1 - (1 - px) * (1 - n) / (1 - o).clamp_min(1e-3)
+            out[i][:, inside] = torch.where(px <= o, below, above).clamp(0, 1)
+    return out * 2 - 1
+
+
+def _fill_color(px: Tensor, near: Tensor, shade: float, highlight: float) -> Tensor:
+    """px [3, N] and near [3] in 0-255 levels -> the fill colour [3] (see recolored)."""
+    colors, counts = px.T.unique(dim=0, return_counts=True)
+    close = (colors - near.to(colors.dtype)).abs().amax(1) <= 12
+    if not close.any():
+        return near.to(px.dtype)
+    colors, counts = colors[close], counts[close]
+    candidates = colors[counts.argsort(descending=True)[:4]]                      # [K, 3]
+    best, best_n = candidates[0], -1
+    for c in candidates:
+        n = sum(int(((px - v[:, None]).abs() <= 1).all(0).sum())
+                for v in (c, (c * shade).round(), (c + highlight * (255 - c)).round()))
+        if n > best_n:
+            best, best_n = c, n
+    return best
+
+
 # --- gradient penalties ------------------------------------------------------------------------
 
 def grad_sq_norm(critic: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
@@ -170,6 +229,7 @@ class Objective:
     locality_average: str                  # regions | pixels
     lambda_shift: float
     locality_detach_tags: bool
+    lambda_recolor: float = 0.0
 
     @classmethod
     def from_config(cls, lc: LossConfig) -> Objective:
@@ -178,14 +238,15 @@ class Objective:
                    gp_every=lc.gp_every, lambda_adv=lc.lambda_adv, lambda_l1=lc.lambda_l1,
                    lambda_gp=lc.lambda_gp * lc.gp_every, lambda_hair=lc.lambda_hair, lambda_eyes=lc.lambda_eyes,
                    lambda_locality=lc.lambda_locality, locality_average=lc.locality_average,
-                   lambda_shift=lc.lambda_shift, locality_detach_tags=lc.locality_detach_tags)
+                   lambda_shift=lc.lambda_shift, locality_detach_tags=lc.locality_detach_tags,
+                   lambda_recolor=lc.lambda_recolor)
 
     @property
     def uses_masks(self) -> bool:
         """The region terms need the synthetic data's label masks."""
-        return max(self.lambda_hair, self.lambda_eyes, self.lambda_locality, self.lambda_shift) > 0
+        return max(self.lambda_hair, self.lambda_eyes, self.lambda_locality, self.lambda_shift, self.lambda_recolor) > 0
 
     @property
     def uses_swaps(self) -> bool:
-        """The locality and shift terms need colour-swapped prompts."""
-        return max(self.lambda_locality, self.lambda_shift) > 0
+        """The locality, shift and recolour terms need colour-swapped prompts."""
+        return max(self.lambda_locality, self.lambda_shift, self.lambda_recolor) > 0

@@ -15,7 +15,7 @@ import torch
 from textcolor.config import Config
 from textcolor.paraphrase import load_paraphrases, paraphrase_prompt
 from textcolor.tags import tag_text
-from textcolor.vocab import EYES, HAIR, hex_to_rgb, load_colors
+from textcolor.vocab import EYES, HAIR, default_roster, hex_to_rgb, load_colors
 
 Tags = list[tuple[str, float]]
 
@@ -94,6 +94,15 @@ class Swap:
     index: torch.Tensor   # [S] long
     label: torch.Tensor   # [S] uint8 mask label (vocab.HAIR | vocab.EYES)
     shift: torch.Tensor | None = None  # [S] least move of the region's mean colour, [-1, 1] RGB units
+    recolor: torch.Tensor | None = None  # [S] int8, loss.lambda_recolor: RECOLOR, UNCHANGED or LEAVE_OUT
+    old: torch.Tensor | None = None      # [S, 3] the colour swapped out, [-1, 1] RGB
+    new: torch.Tensor | None = None      # [S, 3] the colour swapped in
+
+
+# Swap.recolor: the swapped prompt's target is the batch's target recoloured in its region; the
+# target itself (a monochrome prompt: grey whatever colour is named); no target (a roster
+# character, whose own colour its name keeps).
+LEAVE_OUT, RECOLOR, UNCHANGED = 0, 1, 2
 
 
 class PromptSampler:
@@ -107,6 +116,10 @@ class PromptSampler:
                          color_p=t.color_prompt, paraphrase_p=t.paraphrase,
                          paraphrases=load_paraphrases() if t.paraphrase > 0 or t.color_prompt > 0 else None)
         self.shift_frac = cfg.loss.shift_frac if cfg.loss.lambda_shift > 0 else None
+        self.recolor = cfg.loss.lambda_recolor > 0
+        self.keep = {tag_text(k) for k in t.keep_tags}
+        self.characters = {tag_text(c.tag) for c in default_roster()}
+        self.paraphrase_p = t.paraphrase
         colors = load_colors()
         self.kinds = {kind: sorted(tags) for kind, tags in colors.items()}
         self.rgb = {tag: hex_to_rgb(h) for table in colors.values() for tag, h in table.items()}
@@ -125,4 +138,18 @@ class PromptSampler:
             shift = torch.tensor([self.shift_frac * color_distance(self.rgb[a], self.rgb[b]) for a, b in moves],
                                  device=device)
         label = torch.tensor([{"hair": HAIR, "eyes": EYES}[k] for k in kinds], dtype=torch.uint8, device=device)
-        return prompts + swapped, Swap(torch.tensor(index, device=device), label, shift)
+        recolor = old = new = None
+        if self.recolor:
+            recolor = torch.tensor([self._recolor_kind(p) for p in swapped], dtype=torch.int8, device=device)
+            old, new = (torch.tensor([self.rgb[m[j]] for m in moves], dtype=torch.float32, device=device) / 127.5 - 1
+                        for j in (0, 1))
+            if self.paraphrase_p > 0 and self.drop["paraphrases"]:
+                # the swapped-in colour is also asked for in words ("crimson-haired girl")
+                swapped = [paraphrase_prompt(p, self.paraphrase_p, self.gen, self.drop["paraphrases"]) for p in swapped]
+        return prompts + swapped, Swap(torch.tensor(index, device=device), label, shift, recolor, old, new)
+
+    def _recolor_kind(self, prompt: Tags) -> int:
+        names = {tag_text(name) for name, _ in prompt}
+        if names & self.keep:
+            return UNCHANGED
+        return LEAVE_OUT if names & self.characters else RECOLOR

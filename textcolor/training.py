@@ -27,7 +27,7 @@ from textcolor.config import Config, from_dict, to_yaml
 from textcolor.data import build_dataset, close_loader, out_dir_problem, summarize_skipped
 from textcolor.distributed import all_reduce_grads, broadcast_module, init_distributed, pick_device
 from textcolor.monitor import ScalarLog, log_probes, val_l1, write_hparams
-from textcolor.prompts import PromptSampler, Swap
+from textcolor.prompts import LEAVE_OUT, RECOLOR, PromptSampler, Swap
 from textcolor.runlock import RunDirError, claim_run_dir, unlock_run_dir
 from textcolor.tags import build_encoder, embed, parse_prompt
 from textcolor.threads import choose_threads
@@ -201,6 +201,15 @@ class TrainStep:
                 shift = losses.region_shift_hinge(moved, held, rows == swap.label[:, None, None], swap.shift)
                 terms.append(obj.lambda_shift * shift)
                 metrics["loss/shift"] = shift.detach()
+            if obj.lambda_recolor > 0 and swap.recolor is not None and bool((swap.recolor != LEAVE_OUT).any()):
+                sel = swap.recolor != LEAVE_OUT
+                source = image[swap.index][sel]
+                target = torch.where((swap.recolor[sel] == RECOLOR)[:, None, None, None],
+                                     losses.recolored(source, rows[sel], swap.label[sel], swap.old[sel], swap.new[sel]), source)
+                region = rows[sel] == swap.label[sel][:, None, None]
+                rec = losses.l1(moved[sel], target) + losses.masked_l1(moved[sel], target, region)
+                terms.append(obj.lambda_recolor * rec)
+                metrics["loss/recolor"] = rec.detach()
         return terms
 
 
