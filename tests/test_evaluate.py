@@ -91,3 +91,9 @@ def test_cli_size_too_small_is_one_line(capsys):
     assert evaluate.main(["--size", "8", "--n", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--size" in err
+
+
+def test_table_prints_unscored_kinds_as_na():
+    """A kind with no scorable case (nan) reads "n/a", not "nan%"."""
+    table = evaluate.format_table({"a": {"combo_accuracy": float("nan"), "tag_accuracy": 0.5, "l1": 0.1}})
+    assert "| combo_accuracy | n/a |" in table and "| tag_accuracy | 50.0% |" in table and "nan" not in table

@@ -27,10 +27,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from textcolor.checkpoint import CheckpointError, load_generator
+from textcolor.colorwords import ground_prompt
 from textcolor.config import Config, GeneratorConfig
 from textcolor.imageio import open_rgb
 from textcolor.models import Generator
-from textcolor.tags import build_encoder, encoder_width
+from textcolor.tags import build_encoder, encoder_width, parse_prompt
 from textcolor.xdog import downscale_lines, rgb_to_gray, xdog_rgb
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default" / "model.safetensors"
@@ -96,6 +97,7 @@ class Colorizer:
         self.size = size or cfg.data.size
         self.multiple = generator.multiple
         self.budget = DEFAULT_BUDGET
+        self.ground_colors = True   # colour phrases read by their colour name (textcolor.colorwords)
         if self.size % self.multiple:
             raise ValueError(f"size {self.size} must be a multiple of {self.multiple}")
 
@@ -174,6 +176,8 @@ class Colorizer:
     def embed(self, prompts: Sequence[str]) -> torch.Tensor | None:
         if self.encoder is None:
             return None
+        if self.ground_colors:
+            prompts = [ground_prompt(parse_prompt(p)) for p in prompts]
         return self.encoder.embed_prompts(list(prompts), pool=self.cfg.tags.pool).to(self.device)
 
     # --- colouring -----------------------------------------------------------------------------

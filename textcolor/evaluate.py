@@ -21,7 +21,10 @@ results counts what was scored.
   monochrome_chroma / color_chroma: mean CIELAB chroma of the character with `monochrome` / own tags
   attribute_accuracy  original characters, own tags incl. colour tags -> nearest colour-tag hair colour
   lone_attribute_accuracy  original characters, the hair colour tag alone ("red_hair") as the prompt
-  phrase_accuracy     original characters, colour phrases never seen in training ("crimson hair")
+  phrase_accuracy     original characters, colour phrases never seen in training ("crimson hair"),
+                      read as infer.py reads them (colour names grounded: textcolor.colorwords)
+  phrase_literal_accuracy  the same phrases given to the text encoder as written (`--literal`):
+                      what the model itself makes of words it never saw
   eye_accuracy        original characters, the eye colour tag alone ("green_eyes") -> nearest eye colour
   combo_accuracy      original characters, "X_hair, Y_eyes" -> hit only if hair and eyes both right
   hair_delta          originals, own tags vs the same tags with the hair tag swapped for the hair
@@ -71,7 +74,8 @@ PHRASES = {
 KEYS = ("l1", "psnr", "ssim",
         "tag_accuracy", "swap_accuracy", "pair_accuracy", "pair_2x_accuracy",
         "monochrome_chroma", "color_chroma",
-        "attribute_accuracy", "lone_attribute_accuracy", "phrase_accuracy", "eye_accuracy", "combo_accuracy",
+        "attribute_accuracy", "lone_attribute_accuracy", "phrase_accuracy", "phrase_literal_accuracy",
+        "eye_accuracy", "combo_accuracy",
         "hair_delta", "outside_delta", "background_chroma", "background_lightness")
 
 
@@ -200,6 +204,7 @@ def build_cases(n: int, size: int) -> tuple[list[Case], dict[str, np.ndarray]]:
         cases.append(Case(o, color_tags[hair], hair, "lone_attribute"))
         phrase = list(PHRASES)[i % len(PHRASES)]
         cases.append(Case(o, phrase, color_tags.index(PHRASES[phrase]), "phrase"))
+        cases.append(Case(o, phrase, color_tags.index(PHRASES[phrase]), "phrase_literal"))
         cases.append(Case(o, eye_tags[eye], -1, "eye", want_eye=eye))
         combo_eye = (i + i // len(color_tags)) % len(eye_tags)
         cases.append(Case(o, f"{color_tags[hair]}, {eye_tags[combo_eye]}", hair, "combo", want_eye=combo_eye))
@@ -211,10 +216,12 @@ def build_cases(n: int, size: int) -> tuple[list[Case], dict[str, np.ndarray]]:
 
 
 OUTSIDE_LABELS = (vocab.SKIN, vocab.EYES, vocab.OUTFIT, vocab.ACCESSORY)  # outside_delta's regions
-ACCURACIES = ("tag", "swap", "pair", "pair_2x", "attribute", "lone_attribute", "phrase", "eye", "combo")
+ACCURACIES = ("tag", "swap", "pair", "pair_2x", "attribute", "lone_attribute", "phrase", "phrase_literal", "eye",
+              "combo")
+LITERAL = ("phrase_literal",)  # cases coloured with colour-name grounding off
 # the hair prototype set of each kind (eyes are always classified against protos["eyes"])
 PROTOTYPES = {"tag": "roster", "swap": "roster", "pair": "pair", "pair_2x": "pair_2x", "attribute": "colors",
-              "lone_attribute": "colors", "phrase": "colors", "combo": "colors"}
+              "lone_attribute": "colors", "phrase": "colors", "phrase_literal": "colors", "combo": "colors"}
 OWN_TAGS = ("tag", "attribute")  # the cases coloured with a character's own full tag list
 
 
@@ -282,18 +289,28 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
 
 
 def colorize_cases(colorizer, cases: list[Case], batch: int = 32, desc: str = "evaluating") -> list[np.ndarray]:
-    """Each case through the infer.py path; one sketch and `prepare` per sample, shared by its cases."""
+    """Each case through the infer.py path; one sketch and `prepare` per sample, shared by its cases.
+    LITERAL cases are coloured with colour-name grounding off (`infer.py --literal`)."""
     prepared = {}
     for case in cases:
         key = id(case.sample)
         if key not in prepared:
             sketch = sketch_array(case.sample.image, colorizer.cfg.xdog)
             prepared[key] = colorizer.prepare(sketch)
-    outs = []
-    for i in tqdm(range(0, len(cases), batch), desc=desc, unit="batch", leave=False):
-        chunk = cases[i:i + batch]
-        imgs = colorizer.colorize_prepared([prepared[id(c.sample)] for c in chunk], [c.prompt for c in chunk])
-        outs += [np.asarray(img) for img in imgs]
+    outs: list[np.ndarray | None] = [None] * len(cases)
+    grounding = getattr(colorizer, "ground_colors", True)
+    try:
+        for literal in (False, True):
+            todo = [i for i, c in enumerate(cases) if (c.kind in LITERAL) == literal]
+            colorizer.ground_colors = grounding and not literal
+            for j in tqdm(range(0, len(todo), batch), desc=desc, unit="batch", leave=False):
+                chunk = todo[j:j + batch]
+                imgs = colorizer.colorize_prepared([prepared[id(cases[i].sample)] for i in chunk],
+                                                   [cases[i].prompt for i in chunk])
+                for i, img in zip(chunk, imgs):
+                    outs[i] = np.asarray(img)
+    finally:
+        colorizer.ground_colors = grounding
     return outs
 
 
@@ -323,7 +340,7 @@ def oracle_outputs(cases: list[Case], size: int) -> list[np.ndarray]:
             outs.append(synth.render(s.seed, size, character=s.character, hair_color=hair, monochrome=False).image)
         elif c.kind in ("pair", "pair_2x"):
             outs.append(synth.render(s.seed, s.image.shape[0], character=PAIR[c.want], monochrome=False).image)
-        elif c.kind in ("phrase", "combo", "locality"):  # the original, in the hair (and eye) colour asked for
+        elif c.kind in ("phrase", "phrase_literal", "combo", "locality"):  # the original, in the hair (and eye) colour asked for
             eye = eye_tags[c.want_eye] if c.want_eye >= 0 else s.eye_color
             outs.append(synth.render(s.seed, size, character="original", hair_color=hair_tags[c.want],
                                      eye_color=eye, monochrome=False).image)
@@ -339,7 +356,10 @@ def format_table(results: dict[str, dict]) -> str:
         vals = []
         for name in names:
             v = results[name].get(key, float("nan"))
-            vals.append(f"{100 * v:.1f}%" if key.endswith("accuracy") else f"{v:.3f}" if key in ("l1", "ssim") else f"{v:.2f}")
+            if v != v:  # no case of this kind could be scored (e.g. no iris visible at 64 px with --n 1)
+                vals.append("n/a")
+            else:
+                vals.append(f"{100 * v:.1f}%" if key.endswith("accuracy") else f"{v:.3f}" if key in ("l1", "ssim") else f"{v:.2f}")
         rows.append(f"| {key} | {' | '.join(vals)} |")
     return "\n".join(rows)
 

@@ -1,0 +1,55 @@
+"""Colour phrases grounded by their colour name (textcolor.colorwords)."""
+import pytest
+
+from textcolor import colorwords, evaluate
+from textcolor.tags import parse_prompt, tag_text
+from textcolor.vocab import default_colors
+
+
+@pytest.mark.parametrize("phrase, tag", [("scarlet hair", "red_hair"), ("navy blue hair", "blue_hair"),
+                                         ("Girl with SKY-BLUE eyes", "blue_eyes"), ("pale pink hair", "pink_hair"),
+                                         ("dark brown hair", "brown_hair"), ("red long hair", "red_hair"),
+                                         ("amber eyes", "yellow_eyes"), ("platinum blonde hair", "blonde_hair")])
+def test_colour_names_ground_to_the_nearest_tag_of_their_kind(phrase, tag):
+    assert colorwords.ground(phrase) == tag
+
+
+@pytest.mark.parametrize("phrase", ["long_hair", "hair_bow", "very_long_hair", "hatsune_miku", "monochrome",
+                                    "eyes like the sea", "red_hair", "red hair", "blue_eyes", "1girl", ""])
+def test_everything_else_passes_through(phrase):
+    """Tags the model was trained on, style tags and phrases naming no colour are left as written."""
+    assert colorwords.ground(phrase) is None
+
+
+def test_ground_prompt_keeps_order_and_weights():
+    items = parse_prompt("1girl, (crimson hair:1.3), emerald eyes, smile")
+    out = colorwords.ground_prompt(items)
+    assert [w for _, w in out] == [w for _, w in items]
+    assert [n for n, _ in out] == ["1girl", "red_hair", "green_eyes", "smile"]
+
+
+def test_every_colour_tag_is_its_own_nearest():
+    """The tag colours themselves ground to their own tag: the nearest-colour rule is consistent
+    with the table the renderer paints from."""
+    for kind, table in default_colors().items():
+        for tag, hex_ in table.items():
+            assert colorwords.nearest_tag(hex_, kind) == tag
+
+
+def test_training_paraphrases_are_not_grounded_from_the_evaluation_list():
+    """The colour-name table is external (xkcd, CSS4, our own tag words): it does not contain the
+    evaluation's phrases as entries, and grounding is not applied in training."""
+    names = colorwords.color_names()
+    for phrase in evaluate.PHRASES:
+        assert tag_text(phrase) not in names
+
+
+def test_colorizer_reads_colour_names_unless_literal(tiny_checkpoint):
+    """infer.py's path: "crimson hair" is embedded as red_hair; with grounding off (--literal) as written."""
+    import torch
+    from textcolor.colorize import Colorizer
+    c = Colorizer.from_checkpoint(tiny_checkpoint, device="cpu")
+    grounded, tag = c.embed(["1girl, crimson hair"]), c.embed(["1girl, red_hair"])
+    assert torch.equal(grounded, tag)
+    c.ground_colors = False
+    assert not torch.equal(c.embed(["1girl, crimson hair"]), tag)
