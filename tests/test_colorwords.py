@@ -53,3 +53,10 @@ def test_colorizer_reads_colour_names_unless_literal(tiny_checkpoint):
     assert torch.equal(grounded, tag)
     c.ground_colors = False
     assert not torch.equal(c.embed(["1girl, crimson hair"]), tag)
+
+
+@pytest.mark.parametrize("phrase, tag", [("grey-haired girl", "silver_hair"), ("ash grey hair", "silver_hair"),
+                                         ("charcoal hair", "black_hair"), ("pure white hair", "white_hair")])
+def test_grey_names_are_matched_by_lightness(phrase, tag):
+    """Near the grey axis CMC ranks by tint; greys are matched by plain CIELAB distance instead."""
+    assert colorwords.ground(phrase) == tag

@@ -10,7 +10,7 @@ reaches it through the text encoder, whose space places many colour words nearer
 tag than their own (README, "Results"). Grounding reads the colour name instead: the longest run
 of words before "hair"/"haired"/"eyes"/"eyed" that names a colour in the xkcd colour survey
 (954 names people gave to colours, via matplotlib) or in CSS4, and takes the colour tag of that
-kind nearest to the named colour (CMC l:c = 2:1, `nearest_tag`). Phrases that name
+kind nearest to the named colour (`nearest_tag`). Phrases that name
 no colour, tags the model was trained on and everything that is not a hair or eye phrase pass
 through unchanged. It is a front end of inference (Colorizer, `infer.py --literal` turns it
 off); training sees the words as written.
@@ -22,13 +22,14 @@ from functools import lru_cache
 
 import numpy as np
 from matplotlib.colors import CSS4_COLORS, XKCD_COLORS, to_hex, to_rgb
-from skimage.color import deltaE_cmc, rgb2lab
+from skimage.color import deltaE_cie76, deltaE_cmc, rgb2lab
 
 from textcolor.tags import tag_text
 from textcolor.vocab import default_colors
 
 KIND_WORDS = {"hair": {"hair", "haired"}, "eyes": {"eyes", "eye", "eyed"}}
 MAX_NAME_WORDS = 3
+NEUTRAL = 10.0  # CIELAB chroma below which a colour name is a grey
 
 
 @lru_cache(maxsize=1)
@@ -42,13 +43,19 @@ def color_names() -> dict[str, str]:
 
 
 def nearest_tag(hex_color: str, kind: str) -> str:
-    """The colour tag of `kind` nearest to hex_color by CMC l:c = 2:1, the colour-difference
-    formula for "would pass as the same colour": lightness counts half, so navy stays blue
-    rather than black and pale pink stays pink rather than white."""
+    """The colour tag of `kind` nearest to hex_color. A coloured name is matched by CMC l:c = 2:1,
+    the colour-difference formula for "would pass as the same colour": lightness counts half, so
+    navy stays blue rather than black and pale pink stays pink rather than white. A near-neutral
+    name (chroma < NEUTRAL) is matched by plain CIELAB distance: CMC's chroma weight shrinks to
+    nothing at the grey axis and would rank greys by tint rather than by lightness."""
     table = default_colors()[kind]
     lab = lambda h: rgb2lab(np.array([[to_rgb(h)]]))[0, 0]  # noqa: E731
     target = lab(hex_color)
-    return min(table, key=lambda t: float(deltaE_cmc(lab(table[t]), target, kL=2, kC=1)))
+    if np.hypot(target[1], target[2]) < NEUTRAL:
+        distance = lambda t: float(deltaE_cie76(lab(table[t]), target))  # noqa: E731
+    else:
+        distance = lambda t: float(deltaE_cmc(lab(table[t]), target, kL=2, kC=1))  # noqa: E731
+    return min(table, key=distance)
 
 
 def _words(text: str) -> list[str]:
