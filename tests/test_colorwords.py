@@ -47,6 +47,7 @@ def test_training_paraphrases_are_not_grounded_from_the_evaluation_list():
 def test_colorizer_reads_colour_names_unless_literal(tiny_checkpoint):
     """infer.py's path: "crimson hair" is embedded as red_hair; with grounding off (--literal) as written."""
     import torch
+
     from textcolor.colorize import Colorizer
     c = Colorizer.from_checkpoint(tiny_checkpoint, device="cpu")
     grounded, tag = c.embed(["1girl, crimson hair"]), c.embed(["1girl, red_hair"])

@@ -140,6 +140,7 @@ def test_recolor_term_supervises_the_swapped_rows_by_the_recoloured_target(tiny_
     """Row 0 (hair swap, an original) is held to its target recoloured; row 1 (a monochrome
     prompt) to its own target; a roster row would be left out."""
     import copy
+
     from textcolor.prompts import LEAVE_OUT, RECOLOR, UNCHANGED
     cfg = replace(tiny_cfg, loss=replace(tiny_cfg.loss, lambda_recolor=1.0))
     m = build(cfg, embed_dim=6, device=torch.device("cpu"))
@@ -169,7 +170,7 @@ def test_recolor_term_supervises_the_swapped_rows_by_the_recoloured_target(tiny_
 
 def test_prompt_sampler_marks_recolour_rows(tiny_cfg):
     """Originals are recoloured, monochrome prompts keep their target, roster characters are left out."""
-    from textcolor.prompts import LEAVE_OUT, PromptSampler, RECOLOR, UNCHANGED
+    from textcolor.prompts import LEAVE_OUT, RECOLOR, UNCHANGED, PromptSampler
     cfg = replace(tiny_cfg, loss=replace(tiny_cfg.loss, lambda_recolor=1.0),
                   tags=replace(tiny_cfg.tags, drop_prob=0.0, tag_drop=0.0, short_prompt=0.0, color_prompt=0.0,
                                paraphrase=0.0))
@@ -248,7 +249,9 @@ def test_run_dir_layout_and_tensorboard(tiny_cfg, tmp_path):
     assert {"samples", "tag_ablation"} <= set(tags["images"])
     assert {"loss/d", "loss/gp", "loss/l1", "score/real", "speed/images_per_s", "grad_norm/g"} <= set(tags["scalars"])
     assert "final/val_l1" in tags["scalars"]
-    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator as PluginAccumulator
+    from tensorboard.backend.event_processing.plugin_event_accumulator import (
+        EventAccumulator as PluginAccumulator,
+    )
     hp = PluginAccumulator(str(run)).Reload().PluginTagToContent("hparams")
     assert "_hparams_/experiment" in hp and "_hparams_/session_start_info" in hp
 

@@ -22,10 +22,10 @@ from functools import lru_cache
 
 import numpy as np
 from matplotlib.colors import CSS4_COLORS, XKCD_COLORS, to_hex, to_rgb
-from skimage.color import deltaE_cie76, deltaE_cmc, rgb2lab
+from skimage.color import deltaE_cmc, rgb2lab
 
 from textcolor.tags import tag_text
-from textcolor.vocab import default_colors
+from textcolor.vocab import default_colors, nearest_color_tag
 
 KIND_WORDS = {"hair": {"hair", "haired"}, "eyes": {"eyes", "eye", "eyed"}}
 MAX_NAME_WORDS = 3
@@ -46,16 +46,21 @@ def nearest_tag(hex_color: str, kind: str) -> str:
     """The colour tag of `kind` nearest to hex_color. A coloured name is matched by CMC l:c = 2:1,
     the colour-difference formula for "would pass as the same colour": lightness counts half, so
     navy stays blue rather than black and pale pink stays pink rather than white. A near-neutral
-    name (chroma < NEUTRAL) is matched by plain CIELAB distance: CMC's chroma weight shrinks to
-    nothing at the grey axis and would rank greys by tint rather than by lightness."""
-    table = default_colors()[kind]
+    name (chroma < NEUTRAL) is matched by plain CIELAB distance (vocab.nearest_color_tag): CMC's
+    chroma weight shrinks to nothing at the grey axis and would rank greys by tint rather than by
+    lightness."""
     lab = lambda h: rgb2lab(np.array([[to_rgb(h)]]))[0, 0]  # noqa: E731
     target = lab(hex_color)
     if np.hypot(target[1], target[2]) < NEUTRAL:
-        distance = lambda t: float(deltaE_cie76(lab(table[t]), target))  # noqa: E731
-    else:
-        distance = lambda t: float(deltaE_cmc(lab(table[t]), target, kL=2, kC=1))  # noqa: E731
-    return min(table, key=distance)
+        return nearest_color_tag(hex_color, kind)
+    table = default_colors()[kind]
+    return min(table, key=lambda t: float(deltaE_cmc(lab(table[t]), target, kL=2, kC=1)))
+
+
+@lru_cache(maxsize=1)
+def _trained_forms() -> frozenset[str]:
+    """Every colour tag as tag_text writes it: phrases the model was trained on, never grounded."""
+    return frozenset(tag_text(t) for table in default_colors().values() for t in table)
 
 
 def _words(text: str) -> list[str]:
@@ -64,8 +69,7 @@ def _words(text: str) -> list[str]:
 
 def ground(tag: str) -> str | None:
     """The colour tag a free hair or eye phrase names, or None when it names none (see module)."""
-    own = {tag_text(t) for kind in default_colors().values() for t in kind}
-    if tag_text(tag) in own:
+    if tag_text(tag) in _trained_forms():
         return None
     words = _words(tag)
     names = color_names()

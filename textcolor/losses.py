@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from textcolor.config import LossConfig
+from textcolor.synth import HIGHLIGHT, SHADE
 
 Tensor = torch.Tensor
 
@@ -100,8 +101,8 @@ def region_shift_hinge(moved: Tensor, held: Tensor, region: Tensor, least: Tenso
     return torch.relu(least - dist)[keep].mean()
 
 
-def recolored(image: Tensor, labels: Tensor, region: Tensor, old: Tensor, new: Tensor, shade: float = 0.8,
-              highlight: float = 0.4) -> Tensor:
+def recolored(image: Tensor, labels: Tensor, region: Tensor, old: Tensor, new: Tensor, shade: float = SHADE,
+              highlight: float = HIGHLIGHT) -> Tensor:
     """The target a colour-swapped prompt asks for: inside each sample's `region` label the fill
     colour is replaced by `new`, its shade and highlight with it; every other pixel is kept.
     image [S, 3, H, W] in [-1, 1]; labels [S, H, W]; region [S] labels; old, new [S, 3] in

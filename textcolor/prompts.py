@@ -119,7 +119,6 @@ class PromptSampler:
         self.recolor = cfg.loss.lambda_recolor > 0
         self.keep = {tag_text(k) for k in t.keep_tags}
         self.characters = {tag_text(c.tag) for c in default_roster()}
-        self.paraphrase_p = t.paraphrase
         colors = load_colors()
         self.kinds = {kind: sorted(tags) for kind, tags in colors.items()}
         self.rgb = {tag: hex_to_rgb(h) for table in colors.values() for tag, h in table.items()}
@@ -143,9 +142,10 @@ class PromptSampler:
             recolor = torch.tensor([self._recolor_kind(p) for p in swapped], dtype=torch.int8, device=device)
             old, new = (torch.tensor([self.rgb[m[j]] for m in moves], dtype=torch.float32, device=device) / 127.5 - 1
                         for j in (0, 1))
-            if self.paraphrase_p > 0 and self.drop["paraphrases"]:
+            if self.drop["paraphrase_p"] > 0 and self.drop["paraphrases"]:
                 # the swapped-in colour is also asked for in words ("crimson-haired girl")
-                swapped = [paraphrase_prompt(p, self.paraphrase_p, self.gen, self.drop["paraphrases"]) for p in swapped]
+                swapped = [paraphrase_prompt(p, self.drop["paraphrase_p"], self.gen, self.drop["paraphrases"])
+                           for p in swapped]
         return prompts + swapped, Swap(torch.tensor(index, device=device), label, shift, recolor, old, new)
 
     def _recolor_kind(self, prompt: Tags) -> int:

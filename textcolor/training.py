@@ -201,11 +201,12 @@ class TrainStep:
                 shift = losses.region_shift_hinge(moved, held, rows == swap.label[:, None, None], swap.shift)
                 terms.append(obj.lambda_shift * shift)
                 metrics["loss/shift"] = shift.detach()
-            if obj.lambda_recolor > 0 and swap.recolor is not None and bool((swap.recolor != LEAVE_OUT).any()):
-                sel = swap.recolor != LEAVE_OUT
-                source = image[swap.index][sel]
-                target = torch.where((swap.recolor[sel] == RECOLOR)[:, None, None, None],
-                                     losses.recolored(source, rows[sel], swap.label[sel], swap.old[sel], swap.new[sel]), source)
+            sel = swap.recolor != LEAVE_OUT if obj.lambda_recolor > 0 and swap.recolor is not None else None
+            if sel is not None and bool(sel.any()):
+                target = image[swap.index][sel].clone()   # UNCHANGED rows keep the batch's target
+                paint = swap.recolor[sel] == RECOLOR       # only the rows to recolour go through recolored
+                target[paint] = losses.recolored(target[paint], rows[sel][paint], swap.label[sel][paint],
+                                                 swap.old[sel][paint], swap.new[sel][paint])
                 region = rows[sel] == swap.label[sel][:, None, None]
                 rec = losses.l1(moved[sel], target) + losses.masked_l1(moved[sel], target, region)
                 terms.append(obj.lambda_recolor * rec)
