@@ -97,3 +97,19 @@ def test_table_prints_unscored_kinds_as_na():
     """A kind with no scorable case (nan) reads "n/a", not "nan%"."""
     table = evaluate.format_table({"a": {"combo_accuracy": float("nan"), "tag_accuracy": 0.5, "l1": 0.1}})
     assert "| combo_accuracy | n/a |" in table and "| tag_accuracy | 50.0% |" in table and "nan" not in table
+
+
+def test_offset_draws_another_held_out_set_asking_the_same_colours():
+    base, _ = evaluate.build_cases(12, 64)
+    other, _ = evaluate.build_cases(12, 64, offset=evaluate.SELECT_OFFSET)
+    assert {c.sample.seed for c in base}.isdisjoint({c.sample.seed for c in other})
+    assert min(c.sample.seed for c in other) == evaluate.EVAL_SEED + evaluate.SELECT_OFFSET
+    asked = lambda cases: [(c.kind, c.want, c.want_eye) for c in cases if c.sample.character == "original"]  # noqa: E731
+    assert asked(base) == asked(other)
+    assert any((a.sample.image != b.sample.image).any() for a, b in zip(base, other))
+
+
+def test_negative_offset_is_refused_in_one_line(capsys):
+    assert evaluate.main(["--offset", "-1", "--n", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --offset")

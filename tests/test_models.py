@@ -161,9 +161,9 @@ def test_film_eval_fold_equals_norm_then_affine():
 
 # --- the unshuffle stem: the whole full-resolution input, the U-Net at size / f ---------------------
 
-def unshuffle_g(k=4, pool="mean", f=4, heads=1, **kw):
+def unshuffle_g(k=4, pool="mean", f=4, heads=1, tag_mlp=0, **kw):
     return Generator(GeneratorConfig(base=16, depth=2, max_ch=32, stem="unshuffle", stem_factor=f, head_ch=4, **kw),
-                     TagConfig(layout="tile", k=k, pool=pool, attn_hidden=8, heads=heads), E)
+                     TagConfig(layout="tile", k=k, pool=pool, attn_hidden=8, heads=heads, tag_mlp=tag_mlp), E)
 
 
 @pytest.mark.parametrize("size", [(64, 64), (32, 96), (128, 80)])
@@ -369,3 +369,67 @@ def test_detached_tag_rows_train_the_network_not_the_pooling():
     g.zero_grad()
     g(x, tokens, detach_tags_from=2)[:2].mean().backward()                      # rows before: as ever
     assert g.cond.proj.weight.grad.abs().sum() > 0
+
+
+# --- per-tag MLP before pooling ----------------------------------------------------------------
+
+def mlp_cond(tag_mlp=10, k=6, pool="attention"):
+    torch.manual_seed(0)
+    return TagConditioning(E, TagConfig(layout="tile", k=k, pool=pool, attn_hidden=8, tag_mlp=tag_mlp))
+
+
+def test_tag_mlp_starts_as_the_linear_model():
+    """U = 0 at the start: a trained linear-projection model fine-tuned into the MLP starts where it was."""
+    linear, mlp = mlp_cond(tag_mlp=0), mlp_cond(tag_mlp=10)
+    mlp.load_state_dict(linear.state_dict(), strict=False)
+    tokens = tokens_of(torch.randn(4, E), [1, 2, 0.5, 1])
+    torch.testing.assert_close(mlp.vector(tokens), linear.vector(tokens))
+
+
+def test_tag_mlp_maps_each_tag_before_pooling():
+    """c = b + Σ a_i (W e_i + MLP(e_i)): computed by hand; not the MLP of the pooled vector, so
+    swapping which tag carries which colour ("red + hair, blue + eyes" vs "blue + hair, red + eyes")
+    can change c even where the tag vectors are exactly additive."""
+    cond = mlp_cond()
+    with torch.no_grad():
+        cond.tag_mlp[2].weight.normal_()
+        cond.score[2].weight.normal_()
+    v = torch.randn(3, E)
+    tokens = tokens_of(v, [1, 0.5, 2])
+    a = cond.attention(tokens)[0]                                       # [T]
+    s = cond.scale
+    want = cond.proj((a @ v) * s) + a @ cond.tag_mlp(v * s)
+    torch.testing.assert_close(cond.vector(tokens), want[None])
+    red, blue, hair, eyes = torch.randn(4, E)
+    linear = mlp_cond(tag_mlp=0)
+    linear.load_state_dict({k: t for k, t in cond.state_dict().items() if not k.startswith("tag_mlp")})
+    with torch.no_grad():
+        linear.score[2].weight.zero_()                                  # equal shares: the linear codes coincide
+        cond.score[2].weight.zero_()
+    one_l = linear.vector(tokens_of(torch.stack([red + hair, blue + eyes]), [1, 1]))
+    other_l = linear.vector(tokens_of(torch.stack([blue + hair, red + eyes]), [1, 1]))
+    torch.testing.assert_close(one_l, other_l)
+    one = cond.vector(tokens_of(torch.stack([red + hair, blue + eyes]), [1, 1]))
+    other = cond.vector(tokens_of(torch.stack([blue + hair, red + eyes]), [1, 1]))
+    assert (one - other).abs().max() > 1e-2
+
+
+def test_tag_mlp_empty_prompt_pooled_vectors_and_training():
+    cond = mlp_cond()
+    torch.testing.assert_close(cond.vector(torch.zeros(2, 5, E + 1)), cond.proj.bias[None].expand(2, -1))
+    pooled = mlp_cond(pool="mean")                                       # a pooled [B, E] input: W e + MLP(e)
+    with torch.no_grad():
+        pooled.tag_mlp[2].weight.normal_()
+    e = torch.randn(2, E)
+    torch.testing.assert_close(pooled.vector(e), pooled.proj(e * pooled.scale) + pooled.tag_mlp(e * pooled.scale))
+    g = unshuffle_g(pool="attention", film=True, film_hidden=6, tag_mlp=7)
+    tokens = torch.randn(2, 3, E + 1)
+    tokens[..., -1] = 1.0
+    g(torch.rand(2, 3, 32, 32), tokens).mean().backward()
+    assert g.cond.tag_mlp[2].weight.grad.abs().sum() > 0               # the zero start still learns
+
+
+def test_tag_mlp_width_is_validated():
+    from textcolor.config import ConfigError
+    with pytest.raises(ConfigError, match="tag_mlp"):
+        load_config(None, ["tags.tag_mlp=-1"])

@@ -65,6 +65,9 @@ class TagConfig:
     attn_hidden: int = 64     # attention pool: width of the MLP that scores each tag
     heads: int = 1            # attention pool: poolings side by side, each with its own scores and
                               # projection (one can follow the hair tag, another the eye tag)
+    tag_mlp: int = 0          # > 0: each tag's projection gains a residual MLP of this width,
+                              # p_i = W e_i + MLP(e_i), before pooling. Linear, "red_hair" and "red_eyes"
+                              # share their "red" and a pooled pair cannot say which colour is whose
     drop_prob: float = 0.1    # probability of training a sample with the empty prompt
     tag_drop: float = 0.0     # probability of dropping each tag of a kept prompt (short prompts in training)
     short_prompt: float = 0.0  # probability of cutting a kept prompt to one random tag (lone-tag prompts)
@@ -213,6 +216,8 @@ def validate(cfg: Config) -> Config:
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"{key} must be ≥ 1, got {value}")
+    if cfg.tags.tag_mlp < 0:
+        raise ConfigError(f"tags.tag_mlp must be ≥ 0 (0 = off), got {cfg.tags.tag_mlp}")
     if cfg.tags.heads > 1 and cfg.tags.pool != "attention":
         raise ConfigError(f"tags.heads={cfg.tags.heads} needs tags.pool=attention (the other poolings have no heads)")
     if cfg.gen.film and cfg.tags.layout == "none":

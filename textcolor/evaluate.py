@@ -3,6 +3,8 @@
     python -m textcolor.evaluate                                   # the shipped model, 256 px renders
     python -m textcolor.evaluate --checkpoint runs/demo --baseline runs/sweep/no_tags --n 200 --json eval.json
     python -m textcolor.evaluate --size 512                        # the same held-out set drawn at 512 px
+    python -m textcolor.evaluate --checkpoint runs/x/checkpoints/step_0000250.pt --offset 500000000 --n 24
+                                                                   # another held-out set, to pick a checkpoint on
 
 The held-out characters are rendered at --size px and coloured through the infer.py path: the
 XDoG sketch of the render, `Colorizer.prepare` (which applies the resolution policy), then
@@ -59,6 +61,7 @@ from textcolor.memory import keep_freed_memory
 from textcolor.xdog import sketch_array
 
 EVAL_SEED = 2_000_000_000  # training renders seeds from 0, validation from 1e9: disjoint
+SELECT_OFFSET = 500_000_000  # --offset for a second held-out set to choose checkpoints on
 MIN_SIZE = 32
 PAIR = ("hibiki_(kantai_collection)", "akatsuki_(kantai_collection)")
 # Colour phrases that never occur in training, each meaning one colour tag of tags/colors.csv.
@@ -168,7 +171,9 @@ def prototype_names(kind: str) -> list[str]:
     return list(PAIR)
 
 
-def build_cases(n: int, size: int) -> tuple[list[Case], dict[str, np.ndarray]]:
+def build_cases(n: int, size: int, offset: int = 0) -> tuple[list[Case], dict[str, np.ndarray]]:
+    """The cases of n held-out characters, render seeds EVAL_SEED + offset + i (the colours asked
+    for cycle with i, whatever the offset)."""
     names = prototype_names("roster")
     color_tags, eye_tags = prototype_names("colors"), prototype_names("eyes")
     protos = {"roster": np.stack([prototype(size, character=t) for t in names]),
@@ -181,7 +186,7 @@ def build_cases(n: int, size: int) -> tuple[list[Case], dict[str, np.ndarray]]:
     cases: list[Case] = []
     rng = np.random.default_rng(0)
     for i in range(n):
-        seed = EVAL_SEED + i
+        seed = EVAL_SEED + offset + i
         # roster character with own tags; the same sketch with another character's tag
         s = synth.render(seed, size, character=names[i % len(names)], monochrome=False)
         me = names.index(s.character)
@@ -314,16 +319,16 @@ def colorize_cases(colorizer, cases: list[Case], batch: int = 32, desc: str = "e
     return outs
 
 
-def evaluate(colorizer, n: int = 100, size: int = 256) -> dict:
+def evaluate(colorizer, n: int = 100, size: int = 256, offset: int = 0) -> dict:
     """The metrics of `colorizer` on n held-out samples rendered at `size` px."""
-    cases, protos = build_cases(n, size)
+    cases, protos = build_cases(n, size, offset)
     return score(colorize_cases(colorizer, cases), cases, protos) | {"size": size}
 
 
-def oracle(n: int, size: int) -> dict:
+def oracle(n: int, size: int, offset: int = 0) -> dict:
     """The metrics on ground-truth renders: what a perfect colorizer scores (the swap, pair, phrase,
     combo and locality targets are the sketch re-rendered in the colours the prompt asks for)."""
-    cases, protos = build_cases(n, size)
+    cases, protos = build_cases(n, size, offset)
     return score(oracle_outputs(cases, size), cases, protos) | {"size": size}
 
 
@@ -372,12 +377,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=256,
                    help="px the held-out set is rendered (drawn) at; the model colours it at its working "
                         "resolution, as infer.py does (default 256)")
+    p.add_argument("--offset", type=int, default=0,
+                   help="held-out render seeds start at EVAL_SEED + OFFSET: another held-out set, e.g. to "
+                        f"choose a checkpoint on (--offset {SELECT_OFFSET}) while the default set stays unseen")
     p.add_argument("--device")
     p.add_argument("--oracle", action="store_true", help="also score the ground-truth renders")
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args(argv)
     if args.n < 1:
         print("error: --n must be ≥ 1", file=sys.stderr)
+        return 2
+    if args.offset < 0:
+        print("error: --offset must be ≥ 0 (held-out seeds below EVAL_SEED could be validation seeds)", file=sys.stderr)
         return 2
     if args.size < MIN_SIZE:
         print(f"error: --size must be ≥ {MIN_SIZE}", file=sys.stderr)
@@ -390,13 +401,13 @@ def _run(args: argparse.Namespace) -> int:
     scored = str(args.checkpoint or DEFAULT_MODEL)
     print(f"model: {scored}" + ("" if args.checkpoint else " (shipped)"), flush=True)
     model = Colorizer.from_checkpoint(args.checkpoint, device=args.device)
-    results = {"model": evaluate(model, args.n, args.size)}
+    results = {"model": evaluate(model, args.n, args.size, args.offset)}
     if args.baseline:
         print(f"baseline: {args.baseline}", flush=True)
         results["baseline"] = evaluate(Colorizer.from_checkpoint(args.baseline, device=args.device),
-                                       args.n, args.size)
+                                       args.n, args.size, args.offset)
     if args.oracle:
-        results["oracle"] = oracle(args.n, args.size)
+        results["oracle"] = oracle(args.n, args.size, args.offset)
     print(format_table(results))
     if args.json:
         out = dict(results["model"])
@@ -406,6 +417,7 @@ def _run(args: argparse.Namespace) -> int:
         out["textcolor_version"] = cli.__version__
         out["n"] = args.n
         out["size"] = args.size
+        out["offset"] = args.offset
         args.json.write_text(json.dumps(out, indent=2))
     return 0
 

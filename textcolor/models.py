@@ -122,6 +122,13 @@ class TagConditioning(nn.Module):
     0.79 / 0.21 and the eyes came out blue. The extra heads start with W_h = 0 (the model begins as
     the single-head one, so a trained single-head model can be fine-tuned into H heads) and with
     small random scores (zero would give every extra head the same gradient forever).
+
+    With `tags.tag_mlp` = M > 0, each tag's projection gains a residual MLP before pooling (first head):
+    p_i = W e_i + U σ(V e_i). Sentence vectors are nearly additive ("red_hair" ≈ red + hair), so a
+    linear W sends "red_hair, brown_eyes" and "brown_hair, red_eyes" to nearby codes, and with a hair
+    tag in the prompt the irises took the hair's colour; per tag, a nonlinear map can put a hair
+    colour and an eye colour in codes of their own. U starts at 0 (the model begins as the linear one,
+    so a trained run can be fine-tuned into it).
     """
 
     def __init__(self, embed_dim: int, cfg: TagConfig):
@@ -141,6 +148,11 @@ class TagConditioning(nn.Module):
             nn.init.normal_(self.extra_score[2].weight, std=0.1)
             nn.init.zeros_(self.extra_score[2].bias)
             self.extra_proj = nn.Parameter(torch.zeros(self.heads - 1, cfg.k, embed_dim))
+        self.tag_mlp = None
+        if cfg.tag_mlp > 0 and self.proj is not None:
+            self.tag_mlp = nn.Sequential(nn.Linear(embed_dim, cfg.tag_mlp), nn.GELU(), nn.Linear(cfg.tag_mlp, cfg.k))
+            nn.init.zeros_(self.tag_mlp[2].weight)
+            nn.init.zeros_(self.tag_mlp[2].bias)
         # A unit sentence embedding has coordinates of order 1/√E; scaled to order 1, the projection
         # starts at O(1) outputs and Adam moves them √E times faster. Unscaled, the k values stayed
         # ~0.07 after 6k steps: too faint beside the sketch for the network to read colour tags.
@@ -177,12 +189,17 @@ class TagConditioning(nn.Module):
             c = self.proj(emb * self.scale)
             if self.heads > 1:
                 c = c + torch.einsum("be,hke->bk", emb * self.scale, self.extra_proj)
+            if self.tag_mlp is not None:
+                c = c + self.tag_mlp(emb * self.scale)
             return c
         # the projection is linear: pool each head's vectors first, then project (cheap for long prompts)
-        pooled = torch.einsum("bht,bte->bhe", self.head_attention(emb), emb[..., :-1] * self.scale)  # [B, H, E]
+        attn = self.head_attention(emb)                                              # [B, H, T]
+        pooled = torch.einsum("bht,bte->bhe", attn, emb[..., :-1] * self.scale)      # [B, H, E]
         c = self.proj(pooled[:, 0])                                                  # [B, k]
         if self.heads > 1:
             c = c + torch.einsum("bhe,hke->bk", pooled[:, 1:], self.extra_proj)
+        if self.tag_mlp is not None:  # nonlinear: each tag through it first, then pooled
+            c = c + torch.einsum("bt,btk->bk", attn[:, 0], self.tag_mlp(emb[..., :-1] * self.scale))
         return c
 
     def forward(self, sketch: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
