@@ -185,6 +185,25 @@ def test_prompt_sampler_marks_recolour_rows(tiny_cfg):
     assert len(swapped_in) == 3
 
 
+@pytest.mark.parametrize("cut", ["short_prompt", "color_prompt", "tag_drop"])
+def test_keep_roster_keeps_the_character_name_in_cut_prompts(tiny_cfg, cut):
+    """With tags.keep_roster every cut prompt of a roster character still names it (only the empty
+    prompt drops the name); an original's cut prompts are cut as before; off, names are cut too."""
+    from textcolor.prompts import PromptSampler
+    miku, original = "hatsune_miku, aqua_hair, aqua_eyes, twintails, 1girl", "1girl, solo, red_hair, blue_eyes, long_hair"
+    named = {}
+    for keep in (False, True):
+        opts = dict(drop_prob=0.0, tag_drop=0.0, short_prompt=0.0, color_prompt=0.0, paraphrase=0.0, keep_roster=keep)
+        opts[cut] = 0.9
+        sampler = PromptSampler(replace(tiny_cfg, tags=replace(tiny_cfg.tags, **opts)), torch.Generator().manual_seed(0))
+        out, _ = sampler([parse_prompt(miku), parse_prompt(original)] * 40, torch.device("cpu"), swaps=False)
+        named[keep] = [any(t == "hatsune_miku" for t, _ in p) for p in out[::2]]
+        assert sum(len(p) for p in out[1::2]) < 5 * 40 * 0.8          # the originals' prompts were cut
+        if keep:
+            assert sum(len(p) for p in out[::2]) < 5 * 40 * 0.8       # so were miku's, but around her name
+    assert all(named[True]) and not all(named[False])
+
+
 def test_color_distance_in_generator_units():
     assert color_distance((0, 0, 0), (255, 0, 0)) == pytest.approx(2.0)
     assert color_distance((10, 20, 30), (10, 20, 30)) == 0.0

@@ -74,6 +74,9 @@ class TagConfig:
     color_prompt: float = 0.0  # probability of cutting a kept prompt to its colour tags ("red_hair, blue_eyes")
     paraphrase: float = 0.0   # probability of rewording each colour tag from tags/paraphrases.csv
     keep_tags: list[str] = field(default_factory=lambda: ["monochrome", "greyscale"])
+    keep_roster: bool = False  # cut prompts (tag_drop, short_prompt, color_prompt) keep a roster character's
+    # name (tags/characters.csv): a nameless "purple_hair" then always means an original, whose eyes and
+    # outfit it says nothing about; cut from a roster prompt it also meant that character's eyes and outfit
     # tags that describe the whole target image: tag_drop and short_prompt never remove them
     cache_dir: str = ""       # on-disk embedding cache ("" = $TEXTCOLOR_CACHE or ~/.cache/textcolor)
 

@@ -112,7 +112,8 @@ class PromptSampler:
     def __init__(self, cfg: Config, gen: torch.Generator):
         t = cfg.tags
         self.gen = gen
-        self.drop = dict(p=t.drop_prob, tag_p=t.tag_drop, short_p=t.short_prompt, keep=t.keep_tags,
+        keep_in_cuts = [*t.keep_tags, *(c.tag for c in default_roster())] if t.keep_roster else t.keep_tags
+        self.drop = dict(p=t.drop_prob, tag_p=t.tag_drop, short_p=t.short_prompt, keep=keep_in_cuts,
                          color_p=t.color_prompt, paraphrase_p=t.paraphrase,
                          paraphrases=load_paraphrases() if t.paraphrase > 0 or t.color_prompt > 0 else None)
         self.shift_frac = cfg.loss.shift_frac if cfg.loss.lambda_shift > 0 else None
