@@ -113,3 +113,23 @@ def test_negative_offset_is_refused_in_one_line(capsys):
     assert evaluate.main(["--offset", "-1", "--n", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --offset")
+
+
+def test_combo_eyes_as_hair_counts_irises_that_follow_the_hair_tag():
+    cases, protos = evaluate.build_cases(12, 128)
+    eyes = evaluate.prototype_names("eyes")
+    outputs = evaluate.oracle_outputs(cases, 128)
+    assert math.isnan(evaluate.score(outputs, cases, protos)["combo_eyes_as_hair"])   # no eye wrong
+    combos = [i for i, c in enumerate(cases) if c.kind == "combo"]
+    follows = [i for i in combos if evaluate.nearest_hue(protos["colors"][cases[i].want], protos["eyes"])
+               not in (-1, cases[i].want_eye)]
+    i, j = follows[:2]
+    for k, eye in ((i, evaluate.nearest_hue(protos["colors"][cases[i].want], protos["eyes"])),   # the hair's colour
+                   (j, next(e for e in range(len(eyes)) if e != cases[j].want_eye and e !=
+                            evaluate.nearest_hue(protos["colors"][cases[j].want], protos["eyes"])))):
+        s = cases[k].sample
+        outputs[k] = synth.render(s.seed, 128, character="original", hair_color=evaluate.prototype_names("colors")[cases[k].want],
+                                  eye_color=eyes[eye], monochrome=False).image
+    r = evaluate.score(outputs, cases, protos)
+    assert r["combo_accuracy"] == pytest.approx(10 / 12)
+    assert r["combo_eyes_as_hair"] == pytest.approx(0.5)

@@ -36,6 +36,8 @@ results counts what was scored.
   background_chroma / background_lightness: mean CIELAB chroma / L* of the background, own-tag cases
   hair_misses         for each wrong hair colour: "kind: wanted -> read as" and how often (which class fails)
   eye_misses          the same for each wrong eye colour (eye and combo cases)
+  combo_eyes_as_hair  of the combo cases whose eyes are wrong, the share whose eyes read as the eye
+                      colour nearest in hue to the hair colour asked for: the irises following the hair tag
   outside_delta_by_region: outside_delta per region (skin, eyes, outfit, accessory)
 Colours cycle with the sample index, so n ≥ 12 covers every hair, eye and phrase colour.
 The same metrics on the ground-truth renders (`oracle`) check that the measurement itself is sound:
@@ -234,6 +236,7 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
     hits: dict[str, list[bool]] = {k: [] for k in ACCURACIES}
     misses: Counter[str] = Counter()  # "kind: wanted -> read as" for each wrong hair colour
     eye_misses: Counter[str] = Counter()  # the same for each wrong eye colour
+    combo_eye_wrong = combo_eye_as_hair = 0
     by_region: dict[str, list[float]] = {}  # locality: ΔE in each region outside the hair
     names = {kind: prototype_names(kind) for kind in {*PROTOTYPES.values(), "eyes"}}
     recon, mono, colour, hair_d, outside_d, bg_c, bg_l = [], [], [], [], [], [], []
@@ -270,6 +273,9 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
             got_eye = nearest_hue(mean_lab(out, iris), protos["eyes"])
             if got_eye != case.want_eye:
                 eye_misses[f"{case.kind}: {names['eyes'][case.want_eye]} -> {names['eyes'][got_eye]}"] += 1
+                if case.kind == "combo":
+                    combo_eye_wrong += 1
+                    combo_eye_as_hair += got_eye == nearest_hue(protos["colors"][case.want], protos["eyes"])
             hit &= got_eye == case.want_eye
         if case.want >= 0:
             got = nearest(mean_lab(out, mask == HAIR), protos[PROTOTYPES[case.kind]])
@@ -288,6 +294,7 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
     res["background_chroma"], res["background_lightness"] = mean(bg_c), mean(bg_l)
     res["hair_misses"] = dict(misses.most_common())
     res["eye_misses"] = dict(eye_misses.most_common())
+    res["combo_eyes_as_hair"] = combo_eye_as_hair / combo_eye_wrong if combo_eye_wrong else float("nan")
     res["outside_delta_by_region"] = {k: mean(v) for k, v in by_region.items()}
     res["cases"] = {k: len(v) for k, v in hits.items()} | {"monochrome": len(mono), "locality": len(hair_d)}
     return res
