@@ -581,8 +581,8 @@ def _identity(seed, character, hair_color, eye_color, monochrome, mono_frac, ori
 def render_tags(seed: int, *, character: str | None = None, monochrome: bool | None = None, mono_frac: float = 0.1,
                 original_frac: float = 0.25, alt_style_frac: float = 0.2, attr_drop: float = 0.3,
                 costume_frac: float = 0.0, roster: list[Character] | None = None) -> tuple[Character, list[str]]:
-    """The identity and tags render(seed, ...) gives with the same arguments, without drawing (~1000×
-    faster): for statistics over a training set's prompts (textcolor.promptstats)."""
+    """The identity and tags render(seed, ...) gives with the same arguments, without drawing: for
+    statistics over a training set's prompts (textcolor.promptstats)."""
     ident, monochrome = _identity(seed, character, None, None, monochrome, mono_frac, original_frac,
                                   alt_style_frac, costume_frac, roster)
     return ident, _make_tags(seed, ident, monochrome, attr_drop)
