@@ -194,12 +194,13 @@ class TagConditioning(nn.Module):
             return c
         # the projection is linear: pool each head's vectors first, then project (cheap for long prompts)
         attn = self.head_attention(emb)                                              # [B, H, T]
-        pooled = torch.einsum("bht,bte->bhe", attn, emb[..., :-1] * self.scale)      # [B, H, E]
+        vecs = emb[..., :-1] * self.scale                                            # [B, T, E]
+        pooled = torch.einsum("bht,bte->bhe", attn, vecs)                            # [B, H, E]
         c = self.proj(pooled[:, 0])                                                  # [B, k]
         if self.heads > 1:
             c = c + torch.einsum("bhe,hke->bk", pooled[:, 1:], self.extra_proj)
         if self.tag_mlp is not None:  # nonlinear: each tag through it first, then pooled
-            c = c + torch.einsum("bt,btk->bk", attn[:, 0], self.tag_mlp(emb[..., :-1] * self.scale))
+            c = c + torch.einsum("bt,btk->bk", attn[:, 0], self.tag_mlp(vecs))
         return c
 
     def forward(self, sketch: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:

@@ -112,14 +112,15 @@ class PromptSampler:
     def __init__(self, cfg: Config, gen: torch.Generator):
         t = cfg.tags
         self.gen = gen
-        keep_in_cuts = [*t.keep_tags, *(c.tag for c in default_roster())] if t.keep_roster else t.keep_tags
+        roster = [c.tag for c in default_roster()]
+        keep_in_cuts = [*t.keep_tags, *roster] if t.keep_roster else t.keep_tags
         self.drop = dict(p=t.drop_prob, tag_p=t.tag_drop, short_p=t.short_prompt, keep=keep_in_cuts,
                          color_p=t.color_prompt, paraphrase_p=t.paraphrase,
                          paraphrases=load_paraphrases() if t.paraphrase > 0 or t.color_prompt > 0 else None)
         self.shift_frac = cfg.loss.shift_frac if cfg.loss.lambda_shift > 0 else None
         self.recolor = cfg.loss.lambda_recolor > 0
         self.keep = {tag_text(k) for k in t.keep_tags}
-        self.characters = {tag_text(c.tag) for c in default_roster()}
+        self.characters = {tag_text(tag) for tag in roster}
         colors = load_colors()
         self.kinds = {kind: sorted(tags) for kind, tags in colors.items()}
         self.rgb = {tag: hex_to_rgb(h) for table in colors.values() for tag, h in table.items()}

@@ -28,18 +28,17 @@ def nameless_stats(cfg, n: int, seed: int = 0) -> dict:
     from textcolor import synth
     from textcolor.prompts import PromptSampler
     from textcolor.tags import parse_prompt, tag_text
-    from textcolor.vocab import default_roster, load_colors
+    from textcolor.vocab import load_colors
 
     d = cfg.data
-    names = {tag_text(c.tag) for c in default_roster()}
     hair = {tag_text(t) for t in load_colors()["hair"]}
     drawn = [synth.render_tags(d.synth_seed + i, mono_frac=d.mono_frac, alt_style_frac=d.alt_style_frac,
                                costume_frac=d.costume_frac) for i in range(n)]
     # the cuts decide whose prompt is nameless; rewording a colour tag would only hide it from the count
     sampler = PromptSampler(replace(cfg, tags=replace(cfg.tags, paraphrase=0.0)), torch.Generator().manual_seed(seed))
     prompts, _ = sampler([parse_prompt(", ".join(tags)) for _, tags in drawn], torch.device("cpu"), swaps=False)
-    nameless = [ident for (ident, _), p in zip(drawn, prompts)
-                if {tag_text(t) for t, _ in p} & hair and not {tag_text(t) for t, _ in p} & names]
+    said = [{tag_text(t) for t, _ in p} for p in prompts]
+    nameless = [ident for (ident, _), words in zip(drawn, said) if words & hair and not words & sampler.characters]
     roster = [i for i in nameless if i.tag != "original"]
     return {"samples": n, "nameless_hair_prompts": len(nameless), "from_roster": len(roster),
             "roster_share": len(roster) / len(nameless) if nameless else 0.0,
