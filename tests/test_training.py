@@ -407,6 +407,9 @@ def test_drop_prompts_empties_shortens_and_is_seeded():
     assert all(p == "" or "monochrome" in p for p in kept)
     assert {p for p in kept if len(parse_prompt(p)) == 1} == {"monochrome"}
     assert any(p.endswith("monochrome") and len(parse_prompt(p)) == 2 for p in kept)
+    # kept tags match as the encoder reads them: a spaced spelling in the data is kept too
+    spaced = drop(["1girl, solo, hatsune miku, aqua_hair"] * 200, 0.0, gen(), 0.5, 0.5, keep=["hatsune_miku"])
+    assert all("hatsune miku" in p for p in spaced) and "hatsune miku" in spaced
 
 
 def test_colour_prompts_and_paraphrases_are_seeded_and_keep_monochrome():

@@ -31,8 +31,9 @@ def drop_prompts(prompts: Sequence[Tags], p: float, gen: torch.Generator, tag_p:
 
     Users type lone tags and short mixes: pooled alone, a tag's vector lies far from a ten-tag
     training prompt, so they must be trained on. Tags in `keep` (monochrome) describe the whole
-    target: only the empty prompt drops them, or a grey target would teach that grey comes unasked."""
-    keep = set(keep)
+    target: only the empty prompt drops them, or a grey target would teach that grey comes unasked.
+    They are matched as the encoder reads them (`tag_text`), so `hatsune miku` keeps `hatsune_miku`."""
+    keep = {tag_text(k) for k in keep}
     colors = {tag_text(t) for t in (paraphrases or {})}
     flags = (torch.rand(len(prompts), generator=gen) >= p).tolist()
     out = []
@@ -41,12 +42,12 @@ def drop_prompts(prompts: Sequence[Tags], p: float, gen: torch.Generator, tag_p:
         u = torch.rand(1, generator=gen).item() if items and (short_p > 0 or color_p > 0) else 1.0
         if u < short_p:
             lone = items[int(torch.randint(len(items), (1,), generator=gen))]
-            items = [it for it in items if it is lone or it[0] in keep]
+            items = [it for it in items if it is lone or tag_text(it[0]) in keep]
         elif u < short_p + color_p and any(tag_text(it[0]) in colors for it in items):
-            items = [it for it in items if tag_text(it[0]) in colors or it[0] in keep]
+            items = [it for it in items if tag_text(it[0]) in colors or tag_text(it[0]) in keep]
         elif tag_p > 0 and items:
             items = [it for it, v in zip(items, torch.rand(len(items), generator=gen).tolist())
-                     if v >= tag_p or it[0] in keep]
+                     if v >= tag_p or tag_text(it[0]) in keep]
         if paraphrase_p > 0 and items:
             items = paraphrase_prompt(items, paraphrase_p, gen, paraphrases)
         out.append(items)
