@@ -35,6 +35,7 @@ def drop_prompts(prompts: Sequence[Tags], p: float, gen: torch.Generator, tag_p:
     They are matched as the encoder reads them (`tag_text`), so `hatsune miku` keeps `hatsune_miku`."""
     keep = {tag_text(k) for k in keep}
     colors = {tag_text(t) for t in (paraphrases or {})}
+    colors_and_keep = colors | keep   # what a colour-only cut keeps
     flags = (torch.rand(len(prompts), generator=gen) >= p).tolist()
     out = []
     for prompt, k in zip(prompts, flags):
@@ -44,7 +45,7 @@ def drop_prompts(prompts: Sequence[Tags], p: float, gen: torch.Generator, tag_p:
             lone = items[int(torch.randint(len(items), (1,), generator=gen))]
             items = [it for it in items if it is lone or tag_text(it[0]) in keep]
         elif u < short_p + color_p and any(tag_text(it[0]) in colors for it in items):
-            items = [it for it in items if tag_text(it[0]) in colors or tag_text(it[0]) in keep]
+            items = [it for it in items if tag_text(it[0]) in colors_and_keep]
         elif tag_p > 0 and items:
             items = [it for it, v in zip(items, torch.rand(len(items), generator=gen).tolist())
                      if v >= tag_p or tag_text(it[0]) in keep]
