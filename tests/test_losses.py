@@ -114,6 +114,29 @@ def test_region_mean_l1_weighs_every_region_once():
     assert losses.region_mean_l1(a, b, torch.full_like(labels, 6), skip, line=6).item() == 0.0
 
 
+def test_region_mean_l1_weights_scale_one_region_and_leave_the_others():
+    b = torch.zeros(1, 1, 2, 2)
+    a = torch.tensor([[[[1.0, 2.0], [0.0, 0.0]]]])
+    labels = torch.tensor([[[4, 5], [0, 6]]])     # outfit differs by 1, accessory by 2, background 0
+    skip = torch.tensor([2])
+    assert losses.region_mean_l1(a, b, labels, skip, line=6).item() == pytest.approx((1 + 2 + 0) / 3)
+    weighted = losses.region_mean_l1(a, b, labels, skip, line=6, weights={5: 4.0})
+    assert weighted.item() == pytest.approx((1 + 4 * 2 + 0) / 3)
+    a.requires_grad_(True)
+    losses.region_mean_l1(a, b, labels, skip, line=6, weights={5: 4.0, 4: 0.0}).backward()
+    assert a.grad[0, 0, 0, 1].item() == pytest.approx(4 / 3) and a.grad[0, 0, 0, 0].item() == 0.0
+
+
+def test_locality_weights_by_region_name_from_config():
+    from textcolor.config import ConfigError, load_config
+    cfg = load_config("shipped_stage4", ["loss.locality_weights={accessory: 3, outfit: 2}"])
+    assert losses.Objective.from_config(cfg.loss).locality_weights == {5: 3.0, 4: 2.0}
+    with pytest.raises(ConfigError, match="not a region"):
+        load_config("shipped_stage4", ["loss.locality_weights={hat: 3}"])
+    with pytest.raises(ConfigError, match="needs loss.locality_average=regions"):
+        load_config("shipped_stage4", ["loss.locality_weights={outfit: 3}", "loss.locality_average=pixels"])
+
+
 def test_region_shift_hinge_value_gradient_and_empty_regions():
     held = torch.zeros(3, 3, 4, 4)
     moved = held.clone()

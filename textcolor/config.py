@@ -16,6 +16,8 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from textcolor.vocab import MASK_LABELS
+
 
 class ConfigError(ValueError):
     """A config that cannot be used; the message is meant for the user as is."""
@@ -122,6 +124,8 @@ class LossConfig:
     # image outside its region (hair or eyes): mean |G(P') - G(P)| there, G(P) held fixed
     locality_average: str = "regions"  # regions: each other region (skin, eyes, outfit, ...) counts
     # equally, so the irises are not outvoted by the background; pixels: one mean over all of them
+    locality_weights: dict[str, float] = field(default_factory=dict)  # regions only: {region name
+    # (skin, eyes, outfit, accessory, ...): weight}, others 1; e.g. the accessory, whose colour no tag names
     lambda_shift: float = 0.0  # × λ_l1: inside the swapped tag's region the mean colour must move at
     shift_frac: float = 0.5   # least shift_frac × the distance of the two named colours (RGB, [-1, 1])
     locality_detach_tags: bool = False  # the locality term trains the generator, not the tag pooling:
@@ -249,6 +253,14 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("tags.short_prompt + tags.color_prompt must be at most 1")
     if cfg.loss.locality_average not in ("regions", "pixels"):
         raise ConfigError(f"loss.locality_average={cfg.loss.locality_average!r}: must be regions or pixels")
+    for region, weight in cfg.loss.locality_weights.items():
+        if region not in MASK_LABELS or region == "line":
+            raise ConfigError(f"loss.locality_weights.{region}: not a region; one of "
+                              f"{', '.join(r for r in MASK_LABELS if r != 'line')}")
+        if not weight >= 0.0:
+            raise ConfigError(f"loss.locality_weights.{region} must be ≥ 0, got {weight}")
+    if cfg.loss.locality_weights and cfg.loss.locality_average != "regions":
+        raise ConfigError("loss.locality_weights weighs regions: it needs loss.locality_average=regions")
     for name in ("lambda_hair", "lambda_eyes", "lambda_locality", "lambda_shift", "shift_frac", "lambda_recolor"):
         if not getattr(cfg.loss, name) >= 0.0:
             raise ConfigError(f"loss.{name} must be ≥ 0, got {getattr(cfg.loss, name)}")

@@ -6,7 +6,7 @@ the gradient is taken with respect to the colour image alone.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from textcolor.config import LossConfig
 from textcolor.synth import HIGHLIGHT, SHADE
+from textcolor.vocab import MASK_LABELS
 
 Tensor = torch.Tensor
 
@@ -72,17 +73,21 @@ def masked_l1(a: Tensor, b: Tensor, region: Tensor) -> Tensor:
     return (per_sample * present).sum() / present.sum().clamp_min(1)
 
 
-def region_mean_l1(a: Tensor, b: Tensor, labels: Tensor, skip: Tensor, line: int) -> Tensor:
+def region_mean_l1(a: Tensor, b: Tensor, labels: Tensor, skip: Tensor, line: int,
+                   weights: dict[int, float] | None = None) -> Tensor:
     """masked_l1 of each label region, averaged over the regions: every region a sample shows
     counts once, whatever its area. labels [B, H, W] integer; `skip` [B] the label left out of
-    each sample (the region its swapped tag may change); `line` a label left out everywhere."""
+    each sample (the region its swapped tag may change); `line` a label left out everywhere.
+    `weights` {label: w} scales a region's term (others 1); the sum is still divided by the number
+    of regions, so raising one region's weight leaves the others' pull as it was."""
+    weights = weights or {}
     terms = []
     for label in labels.unique().tolist():
         if label == line:
             continue
         region = (labels == label) & (skip[:, None, None] != label)
         if region.any():
-            terms.append(masked_l1(a, b, region))
+            terms.append(weights.get(label, 1.0) * masked_l1(a, b, region))
     return torch.stack(terms).mean() if terms else a.new_zeros(())
 
 
@@ -231,6 +236,7 @@ class Objective:
     lambda_shift: float
     locality_detach_tags: bool
     lambda_recolor: float = 0.0
+    locality_weights: dict[int, float] = field(default_factory=dict)   # {mask label: weight}, regions average
 
     @classmethod
     def from_config(cls, lc: LossConfig) -> Objective:
@@ -240,7 +246,8 @@ class Objective:
                    lambda_gp=lc.lambda_gp * lc.gp_every, lambda_hair=lc.lambda_hair, lambda_eyes=lc.lambda_eyes,
                    lambda_locality=lc.lambda_locality, locality_average=lc.locality_average,
                    lambda_shift=lc.lambda_shift, locality_detach_tags=lc.locality_detach_tags,
-                   lambda_recolor=lc.lambda_recolor)
+                   lambda_recolor=lc.lambda_recolor,
+                   locality_weights={MASK_LABELS.index(name): w for name, w in lc.locality_weights.items()})
 
     @property
     def uses_masks(self) -> bool:

@@ -192,7 +192,7 @@ class TrainStep:
             b = fake.shape[0]
             rows, moved, held = mask[swap.index], fake_all[b:].float(), fake[swap.index].detach().float()
             if obj.locality_average == "regions":
-                loc = losses.region_mean_l1(moved, held, rows, swap.label, LINE)
+                loc = losses.region_mean_l1(moved, held, rows, swap.label, LINE, obj.locality_weights)
             else:
                 loc = losses.masked_l1(moved, held, (rows != swap.label[:, None, None]) & (rows != LINE))
             terms.append(obj.lambda_locality * loc)
