@@ -21,6 +21,32 @@ def test_everything_else_passes_through(phrase):
     assert colorwords.ground(phrase) is None
 
 
+@pytest.mark.parametrize("phrase, tags", [
+    ("red hair and blue eyes", ["red_hair", "blue_eyes"]),
+    ("a girl with long silver hair and red eyes", ["silver_hair", "red_eyes"]),
+    ("her hair is scarlet and her eyes are emerald", ["red_hair", "green_eyes"]),
+    ("hair: teal", ["aqua_hair"]), ("eyes of gold", ["yellow_eyes"]),
+    ("green eyes, long hair", ["green_eyes"]),        # "long" names no colour: the hair is left alone
+    ("redhead", ["red_hair"]), ("blonde girl with blue eyes", ["blonde_hair", "blue_eyes"]),
+    ("raven-haired girl", ["black_hair"]), ("long blonde hair", ["blonde_hair"]),
+    ("red_hair", []), ("long hair with a ribbon", [])])
+def test_ground_all_reads_every_colour_a_phrase_names(phrase, tags):
+    assert colorwords.ground_all(phrase) == tags
+
+
+@pytest.mark.parametrize("phrase, tag", [("blue-eyed girl", "blue_eyes"), ("blue eyed", "blue_eyes"),
+                                         ("purple-haired", "purple_hair"), ("green-eyed", "green_eyes")])
+def test_our_own_colour_words_mean_our_own_tags(phrase, tag):
+    """The survey's "blue" (#0343df) is nearer purple_eyes than blue_eyes by CMC; "blue-eyed" still
+    means blue_eyes, the tag the same word names."""
+    assert colorwords.ground(phrase) == tag
+
+
+def test_ground_prompt_splits_a_phrase_into_its_colours_with_its_weight():
+    out = colorwords.ground_prompt(parse_prompt("1girl, red hair and blue eyes:1.2, smile"))
+    assert out == [("1girl", 1.0), ("red_hair", 1.2), ("blue_eyes", 1.2), ("smile", 1.0)]
+
+
 def test_ground_prompt_keeps_order_and_weights():
     items = parse_prompt("1girl, (crimson hair:1.3), emerald eyes, smile")
     out = colorwords.ground_prompt(items)

@@ -3,17 +3,24 @@
     ground("crimson hair")        -> "red_hair"
     ground("silver-haired girl")  -> "silver_hair"
     ground("eyes like the sea")   -> None        (no colour name before the kind word)
+    ground_all("her hair is red and her eyes are green") -> ["red_hair", "green_eyes"]
     ground_prompt([("1girl", 1.0), ("navy blue hair", 1.2)]) -> [("1girl", 1.0), ("blue_hair", 1.2)]
 
 The model knows twelve hair and six eye colours by their tags. A phrase such as "tangerine hair"
 reaches it through the text encoder, whose space places many colour words nearer another colour's
-tag than their own (README, "Results"). Grounding reads the colour name instead: the longest run
-of words before "hair"/"haired"/"eyes"/"eyed" that names a colour in the xkcd colour survey
-(954 names people gave to colours, via matplotlib) or in CSS4, and takes the colour tag of that
-kind nearest to the named colour (`nearest_tag`). Phrases that name
-no colour, tags the model was trained on and everything that is not a hair or eye phrase pass
-through unchanged. It is a front end of inference (Colorizer, `infer.py --literal` turns it
-off); training sees the words as written.
+tag than their own (README, "Results"). Grounding reads the colour name instead. For each kind
+word in a phrase ("hair"/"haired", "eyes"/"eye"/"eyed"), looking no further than the neighbouring
+kind words: the longest run of words ending at it that names a colour ("jet black hair"), else a
+name after it through linking words ("hair is red", "eyes of gold", "hair: teal"), else the
+nearest colour word before it ("red long hair"). A colour name is one of our own tags' colour
+words ("blue" in "blue-eyed" is blue_eyes), a hair-colour word the surveys lack (HAIR_WORDS:
+"raven", "ginger"), or a name in the xkcd colour survey (954 names people gave to colours, via
+matplotlib) or CSS4, which maps to the colour tag of that kind nearest to the named colour
+(`nearest_tag`). A few nouns name a hair colour with no kind word (HAIR_NOUNS: "redhead",
+"blonde"). One phrase may name several colours ("red hair and blue eyes"); `ground_prompt` gives
+each its own tag at the phrase's weight. Phrases that name no colour, tags the model was trained
+on and everything that is not a hair or eye phrase pass through unchanged. It is a front end of
+inference (Colorizer, `infer.py --literal` turns it off); training sees the words as written.
 """
 from __future__ import annotations
 
@@ -29,6 +36,12 @@ from textcolor.vocab import default_colors, nearest_color_tag
 
 KIND_WORDS = {"hair": {"hair", "haired"}, "eyes": {"eyes", "eye", "eyed"}}
 MAX_NAME_WORDS = 3
+LINKS = {"is", "are", "was", "of", "in", ":", "colour", "color", "coloured", "colored", "that", "the", "a"}
+# English hair-colour words no colour survey lists as a colour (with a kind word: "raven hair")
+HAIR_WORDS = {"blond": "blonde_hair", "raven": "black_hair", "ebony": "black_hair", "flaxen": "blonde_hair",
+              "honey": "blonde_hair", "ash": "silver_hair", "ginger": "orange_hair"}
+# ... and nouns that name a hair colour on their own ("a redhead", "blonde girl")
+HAIR_NOUNS = {"redhead": "red_hair", "brunette": "brown_hair", "blonde": "blonde_hair", "blond": "blonde_hair"}
 NEUTRAL = 10.0  # CIELAB chroma below which a colour name is a grey
 
 
@@ -64,29 +77,83 @@ def _trained_forms() -> frozenset[str]:
 
 
 def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z]+", text.lower())
+    return re.findall(r"[a-z]+|:", text.lower())
 
 
-def ground(tag: str) -> str | None:
-    """The colour tag a free hair or eye phrase names, or None when it names none (see module)."""
-    if tag_text(tag) in _trained_forms():
-        return None
-    words = _words(tag)
+def _own_tags(kind: str) -> dict[str, str]:
+    """The colour word of each of our tags of `kind` ("blue" -> "blue_eyes"): a user's "blue-eyed"
+    means that tag, whatever colour the survey's "blue" is nearest to."""
+    return {tag.split("_")[0]: tag for tag in default_colors()[kind]}
+
+
+def _tag_for(name: str, kind: str) -> str | None:
+    """The colour tag of `kind` a colour name stands for, or None when it names no colour."""
+    if name in _own_tags(kind):
+        return _own_tags(kind)[name]
+    if kind == "hair" and name in HAIR_WORDS:
+        return HAIR_WORDS[name]
     names = color_names()
-    for i, word in enumerate(words):
-        kind = next((k for k, ws in KIND_WORDS.items() if word in ws), None)
-        if kind is None:
-            continue
-        # the longest name ending at the kind word ("jet black hair"), else the nearest single
-        # colour word before it ("red long hair")
-        spans = [words[i - n:i] for n in range(min(MAX_NAME_WORDS, i), 0, -1)] + [[w] for w in reversed(words[:i - 1])]
-        for span in spans:
-            name = " ".join(span)
-            if name in names:
-                return nearest_tag(names[name], kind)
+    return nearest_tag(names[name], kind) if name in names else None
+
+
+def _name_at(words: list[str], start: int, stop: int, kind: str) -> str | None:
+    """The tag of the longest colour name starting at words[start] (within words[:stop])."""
+    for n in range(min(MAX_NAME_WORDS, stop - start), 0, -1):
+        tag = _tag_for(" ".join(words[start:start + n]), kind)
+        if tag:
+            return tag
     return None
 
 
+def _ground_kind(words: list[str], i: int, lo: int, hi: int, kind: str) -> str | None:
+    """The colour named for the kind word words[i], looking no further back than lo and no
+    further on than hi (the neighbouring kind words): the name ending at it ("jet black hair"), a
+    name after it through linking words ("hair is red", "eyes of gold", "hair: teal"), else the
+    nearest colour word before it ("red long hair")."""
+    for n in range(min(MAX_NAME_WORDS, i - lo), 0, -1):
+        tag = _tag_for(" ".join(words[i - n:i]), kind)
+        if tag:
+            return tag
+    j = i + 1
+    while j < hi and words[j] in LINKS:
+        j += 1
+    if j > i + 1 and j < hi:
+        tag = _name_at(words, j, hi, kind)
+        if tag:
+            return tag
+    for j in range(i - 1, lo - 1, -1):
+        tag = _tag_for(words[j], kind)
+        if tag:
+            return tag
+    return None
+
+
+def ground_all(phrase: str) -> list[str]:
+    """Every colour tag a free phrase names, in order: "red hair and blue eyes" -> ["red_hair",
+    "blue_eyes"], "redhead" -> ["red_hair"]; [] for tags the model was trained on and phrases
+    naming no colour (see module)."""
+    if tag_text(phrase) in _trained_forms():
+        return []
+    words = _words(phrase)
+    kinds = [(i, k) for i, w in enumerate(words) for k, ws in KIND_WORDS.items() if w in ws]
+    found = [(i, HAIR_NOUNS[w]) for i, w in enumerate(words) if w in HAIR_NOUNS]
+    for n, (i, kind) in enumerate(kinds):
+        lo = kinds[n - 1][0] + 1 if n else 0
+        hi = kinds[n + 1][0] if n + 1 < len(kinds) else len(words)
+        tag = _ground_kind(words, i, lo, hi, kind)
+        if tag:
+            found.append((i, tag))
+    tags = [t for _, t in sorted(found)]
+    return list(dict.fromkeys(tags))   # "blonde-haired blonde" names one colour once
+
+
+def ground(tag: str) -> str | None:
+    """The first colour tag a free hair or eye phrase names, or None when it names none (see module)."""
+    found = ground_all(tag)
+    return found[0] if found else None
+
+
 def ground_prompt(items: list[tuple[str, float]]) -> list[tuple[str, float]]:
-    """A parsed prompt with each grounded phrase replaced by its colour tag, weights kept."""
-    return [(ground(name) or name, weight) for name, weight in items]
+    """A parsed prompt with each grounded phrase replaced by the colour tags it names, each with the
+    phrase's weight ("red hair and blue eyes:1.2" -> red_hair and blue_eyes at 1.2)."""
+    return [(tag, weight) for name, weight in items for tag in (ground_all(name) or [name])]
