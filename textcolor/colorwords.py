@@ -39,7 +39,8 @@ MAX_NAME_WORDS = 3
 LINKS = {"is", "are", "was", "of", "in", ":", "colour", "color", "coloured", "colored", "that", "the", "a"}
 # English hair-colour words no colour survey lists as a colour (with a kind word: "raven hair")
 HAIR_WORDS = {"blond": "blonde_hair", "raven": "black_hair", "ebony": "black_hair", "flaxen": "blonde_hair",
-              "honey": "blonde_hair", "ash": "silver_hair", "ginger": "orange_hair"}
+              "honey": "blonde_hair", "ash": "silver_hair", "ginger": "orange_hair", "platinum": "blonde_hair",
+              "silvery": "silver_hair", "snowy": "white_hair"}
 # ... and nouns that name a hair colour on their own ("a redhead", "blonde girl")
 HAIR_NOUNS = {"redhead": "red_hair", "brunette": "brown_hair", "blonde": "blonde_hair", "blond": "blonde_hair"}
 NEUTRAL = 10.0  # CIELAB chroma below which a colour name is a grey
