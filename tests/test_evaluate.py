@@ -25,6 +25,13 @@ def test_oracle_scores_perfectly(size):
     assert r["hair_misses"] == {} and r["eye_misses"] == {}
     assert set(r["outside_delta_by_region"]) == {"skin", "eyes", "outfit", "accessory"}
     assert max(r["outside_delta_by_region"].values()) < 1
+    assert r["accessory_delta_by_kind"] and max(r["accessory_delta_by_kind"].values()) < 1
+
+
+def test_accessory_kind_is_the_most_specific_tag():
+    assert evaluate.accessory_kind(["1girl", "hat", "beret", "red_hair"]) == "beret"
+    assert evaluate.accessory_kind(["1girl", "hairclip"]) == "hairclip"
+    assert evaluate.accessory_kind(["1girl", "hat"]) is None and evaluate.accessory_kind([]) is None
 
 
 def test_hair_misses_name_the_wanted_and_the_read_colour():

@@ -39,6 +39,7 @@ results counts what was scored.
   combo_eyes_as_hair  of the combo cases whose eyes are wrong, the share whose eyes read as the eye
                       colour nearest in hue to the hair colour asked for: the irises following the hair tag
   outside_delta_by_region: outside_delta per region (skin, eyes, outfit, accessory)
+  accessory_delta_by_kind: the accessory's ΔE by kind (hairclip, hairband, beret, ...)
 Colours cycle with the sample index, so n ≥ 12 covers every hair, eye and phrase colour.
 The same metrics on the ground-truth renders (`oracle`) check that the measurement itself is sound:
 100% from 64 px (--size must be ≥ 32, but at 32 px the outlines cover some characters' hair).
@@ -232,12 +233,19 @@ PROTOTYPES = {"tag": "roster", "swap": "roster", "pair": "pair", "pair_2x": "pai
 OWN_TAGS = ("tag", "attribute")  # the cases coloured with a character's own full tag list
 
 
+def accessory_kind(tags: list[str]) -> str | None:
+    """The accessory a render's tags name (its most specific tag: "beret", not "hat"), or None."""
+    return next((kind for kind, kind_tags in vocab.ACCESSORY_TAGS.items()
+                 if kind_tags and kind_tags[-1] in tags), None)
+
+
 def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.ndarray]) -> dict:
     hits: dict[str, list[bool]] = {k: [] for k in ACCURACIES}
     misses: Counter[str] = Counter()  # "kind: wanted -> read as" for each wrong hair colour
     eye_misses: Counter[str] = Counter()  # the same for each wrong eye colour
     combo_eye_wrong = combo_eye_as_hair = 0
     by_region: dict[str, list[float]] = {}  # locality: ΔE in each region outside the hair
+    by_accessory: dict[str, list[float]] = {}  # locality: the accessory's ΔE by kind (hairclip, beret, ...)
     names = {kind: prototype_names(kind) for kind in {*PROTOTYPES.values(), "eyes"}}
     recon, mono, colour, hair_d, outside_d, bg_c, bg_l = [], [], [], [], [], [], []
     for out, case in zip(outputs, cases):
@@ -254,6 +262,9 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
             for label in OUTSIDE_LABELS:
                 if (mask == label).any():
                     by_region.setdefault(vocab.MASK_LABELS[label], []).append(delta_e(out, ref, mask == label))
+            kind = accessory_kind(case.sample.tags)
+            if kind and (mask == vocab.ACCESSORY).any():
+                by_accessory.setdefault(kind, []).append(delta_e(out, ref, mask == vocab.ACCESSORY))
             continue
         if case.kind == "tag":
             target = case.sample.image
@@ -296,6 +307,7 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
     res["eye_misses"] = dict(eye_misses.most_common())
     res["combo_eyes_as_hair"] = combo_eye_as_hair / combo_eye_wrong if combo_eye_wrong else float("nan")
     res["outside_delta_by_region"] = {k: mean(v) for k, v in by_region.items()}
+    res["accessory_delta_by_kind"] = {k: mean(v) for k, v in sorted(by_accessory.items())}
     res["cases"] = {k: len(v) for k, v in hits.items()} | {"monochrome": len(mono), "locality": len(hair_d)}
     return res
 
