@@ -25,6 +25,7 @@ inference (Colorizer, `infer.py --literal` turns it off); training sees the word
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
@@ -81,6 +82,7 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z]+|:", text.lower())
 
 
+@lru_cache(maxsize=None)
 def _own_tags(kind: str) -> dict[str, str]:
     """The colour word of each of our tags of `kind` ("blue" -> "blue_eyes"): a user's "blue-eyed"
     means that tag, whatever colour the survey's "blue" is nearest to."""
@@ -89,44 +91,37 @@ def _own_tags(kind: str) -> dict[str, str]:
 
 def _tag_for(name: str, kind: str) -> str | None:
     """The colour tag of `kind` a colour name stands for, or None when it names no colour."""
-    if name in _own_tags(kind):
-        return _own_tags(kind)[name]
+    own = _own_tags(kind)
+    if name in own:
+        return own[name]
     if kind == "hair" and name in HAIR_WORDS:
         return HAIR_WORDS[name]
     names = color_names()
     return nearest_tag(names[name], kind) if name in names else None
 
 
-def _name_at(words: list[str], start: int, stop: int, kind: str) -> str | None:
-    """The tag of the longest colour name starting at words[start] (within words[:stop])."""
-    for n in range(min(MAX_NAME_WORDS, stop - start), 0, -1):
-        tag = _tag_for(" ".join(words[start:start + n]), kind)
-        if tag:
-            return tag
-    return None
+def _first_tag(candidates: Iterable[str], kind: str) -> str | None:
+    """The tag of the first candidate name that names a colour."""
+    return next((tag for tag in (_tag_for(name, kind) for name in candidates) if tag), None)
 
 
 def _ground_kind(words: list[str], i: int, lo: int, hi: int, kind: str) -> str | None:
     """The colour named for the kind word words[i], looking no further back than lo and no
     further on than hi (the neighbouring kind words): the name ending at it ("jet black hair"), a
     name after it through linking words ("hair is red", "eyes of gold", "hair: teal"), else the
-    nearest colour word before it ("red long hair")."""
-    for n in range(min(MAX_NAME_WORDS, i - lo), 0, -1):
-        tag = _tag_for(" ".join(words[i - n:i]), kind)
-        if tag:
-            return tag
+    nearest colour word before it ("red long hair"). Longer names are tried first."""
+    ending = (" ".join(words[i - n:i]) for n in range(min(MAX_NAME_WORDS, i - lo), 0, -1))
+    tag = _first_tag(ending, kind)
+    if tag:
+        return tag
     j = i + 1
     while j < hi and words[j] in LINKS:
         j += 1
-    if j > i + 1 and j < hi:
-        tag = _name_at(words, j, hi, kind)
+    if i + 1 < j < hi:
+        tag = _first_tag((" ".join(words[j:j + n]) for n in range(min(MAX_NAME_WORDS, hi - j), 0, -1)), kind)
         if tag:
             return tag
-    for j in range(i - 1, lo - 1, -1):
-        tag = _tag_for(words[j], kind)
-        if tag:
-            return tag
-    return None
+    return _first_tag((words[k] for k in range(i - 2, lo - 1, -1)), kind)   # words[i - 1] was tried above
 
 
 def ground_all(phrase: str) -> list[str]:
