@@ -261,10 +261,11 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
                     deltas.append(delta_e(out, ref, region))
             for label in OUTSIDE_LABELS:
                 if (mask == label).any():
-                    by_region.setdefault(vocab.MASK_LABELS[label], []).append(delta_e(out, ref, mask == label))
-            kind = accessory_kind(case.sample.tags)
-            if kind and (mask == vocab.ACCESSORY).any():
-                by_accessory.setdefault(kind, []).append(delta_e(out, ref, mask == vocab.ACCESSORY))
+                    d = delta_e(out, ref, mask == label)
+                    by_region.setdefault(vocab.MASK_LABELS[label], []).append(d)
+                    kind = accessory_kind(case.sample.tags) if label == vocab.ACCESSORY else None
+                    if kind:
+                        by_accessory.setdefault(kind, []).append(d)
             continue
         if case.kind == "tag":
             target = case.sample.image
