@@ -161,20 +161,22 @@ def test_film_eval_fold_equals_norm_then_affine():
 
 # --- the unshuffle stem: the whole full-resolution input, the U-Net at size / f ---------------------
 
-def unshuffle_g(k=4, pool="mean", f=4, heads=1, tag_mlp=0, **kw):
-    return Generator(GeneratorConfig(base=16, depth=2, max_ch=32, stem="unshuffle", stem_factor=f, head_ch=4, **kw),
+def unshuffle_g(k=4, pool="mean", f=4, heads=1, tag_mlp=0, depth=2, **kw):
+    return Generator(GeneratorConfig(base=16, depth=depth, max_ch=32, stem="unshuffle", stem_factor=f, head_ch=4, **kw),
                      TagConfig(layout="tile", k=k, pool=pool, attn_hidden=8, heads=heads, tag_mlp=tag_mlp), E)
 
 
+@pytest.mark.parametrize("f, depth, multiple", [(4, 2, 16), (2, 3, 16), (2, 2, 8)])
 @pytest.mark.parametrize("size", [(64, 64), (32, 96), (128, 80)])
-def test_unshuffle_stem_shapes_at_several_sizes(size):
+def test_unshuffle_stem_shapes_at_several_sizes(size, f, depth, multiple):
+    """stem_factor 4 (the shipped 64-px grid at 256) and 2 with one more level (recipe v3's 128-px grid)."""
     torch.manual_seed(0)
-    g = unshuffle_g().eval()
-    assert g.multiple == 16
+    g = unshuffle_g(f=f, depth=depth).eval()
+    assert g.multiple == multiple
     out = g(torch.rand(2, 3, *size) * 2 - 1, torch.randn(2, E))
     assert out.shape == (2, 3, *size) and out.abs().max() <= 1 and torch.isfinite(out).all()
-    with pytest.raises(ValueError, match="divisible by 16"):
-        g(torch.zeros(1, 3, 56, 64), torch.zeros(1, E))
+    with pytest.raises(ValueError, match=f"divisible by {multiple}"):
+        g(torch.zeros(1, 3, 60, 64), torch.zeros(1, E))
 
 
 def test_unshuffle_stem_loses_no_line_pixel():
