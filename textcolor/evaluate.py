@@ -260,8 +260,9 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
                 if region.any():  # at 32 px the outlines can cover all of the hair
                     deltas.append(delta_e(out, ref, region))
             for label in OUTSIDE_LABELS:
-                if (mask == label).any():
-                    d = delta_e(out, ref, mask == label)
+                region = mask == label
+                if region.any():
+                    d = delta_e(out, ref, region)
                     by_region.setdefault(vocab.MASK_LABELS[label], []).append(d)
                     kind = accessory_kind(case.sample.tags) if label == vocab.ACCESSORY else None
                     if kind:
