@@ -13,7 +13,7 @@ from PIL import Image
 
 from textcolor import vocab
 from textcolor.data import SynthDataset, working_labels
-from textcolor.synth import SHADE, render
+from textcolor.synth import SHADE, pick_accessory, render, render_tags
 from textcolor.synthfolder import main
 from textcolor.vocab import (ACCESSORY_TAGS, BACKGROUND, EYES, HAIR, LINE, MASK_LABELS, _lab, hex_to_rgb, load_colors,
                              load_roster)
@@ -143,6 +143,34 @@ def test_accessory_tags_match_roster():
     marisa = render(0, 32, character="kirisame_marisa", attr_drop=0.0, alt_style_frac=0.0, monochrome=False)
     assert set(ACCESSORY_TAGS["witch_hat"]) <= set(marisa.tags)
     assert {"blonde_hair", "long_hair", "touhou", "1girl", "white_background"} <= set(marisa.tags)
+
+
+def test_accessory_weights_default_is_the_uniform_draw_and_weights_are_respected():
+    draws = np.random.default_rng(0).integers(0, 1 << 30, 8000)
+    assert [pick_accessory(int(d)) for d in draws[:50]] == [vocab.ACCESSORIES[d % 8] for d in draws[:50]]
+    assert [pick_accessory(int(d), {}) for d in draws[:50]] == [pick_accessory(int(d)) for d in draws[:50]]
+    weights = {"none": 4.0, "beret": 0.0, "flat_cap": 0.5}   # the other five weigh 1: total 9.5
+    picked = [pick_accessory(int(d), weights) for d in draws]
+    share = {k: picked.count(k) / len(picked) for k in vocab.ACCESSORIES}
+    assert share["beret"] == 0.0
+    assert abs(share["none"] - 4 / 9.5) < 0.02 and abs(share["flat_cap"] - 0.5 / 9.5) < 0.01
+    assert abs(share["hairband"] - 1 / 9.5) < 0.015
+    assert pick_accessory((1 << 30) - 1, weights) == "none" and pick_accessory(0, weights) == "flat_cap"
+
+
+def test_accessory_weights_reach_originals_and_costumes_only():
+    only_bows = {k: 0.0 for k in vocab.ACCESSORIES if k != "hair_bow"}
+    for seed in range(6):
+        ident, _ = render_tags(seed, character="original", accessory_weights=only_bows)
+        assert ident.accessory == "hair_bow"
+        costume, _ = render_tags(seed, character="kirisame_marisa", costume_frac=1.0, accessory_weights=only_bows)
+        assert costume.accessory == "hair_bow"
+        own, _ = render_tags(seed, character="kirisame_marisa", accessory_weights=only_bows)
+        assert own.accessory == "witch_hat"
+    plain = render(3, 32, character="original", accessory_weights={"none": 1e6})
+    assert "hat" not in plain.tags and (plain.mask == vocab.ACCESSORY).sum() == 0
+    ds = SynthDataset(n=2, size=32, seed=3, accessory_weights={"none": 1e6}, mono_frac=0.0)
+    assert ds[0]["tags"] == ", ".join(render(3, 32, accessory_weights={"none": 1e6}, mono_frac=0.0).tags)
 
 
 # ---------------------------------------------------------------- dataset

@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from textcolor.vocab import MASK_LABELS
+from textcolor.vocab import ACCESSORIES, MASK_LABELS
 
 
 class ConfigError(ValueError):
@@ -49,6 +49,8 @@ class DataConfig:
     mono_frac: float = 0.1   # synth: fraction rendered monochrome with a `monochrome`/`greyscale` tag
     alt_style_frac: float = 0.2  # synth: roster characters drawn in another hair style
     costume_frac: float = 0.0    # synth: roster characters wearing another accessory
+    accessory_weights: dict[str, float] = field(default_factory=dict)  # synth: {kind: weight} for the
+                                 # accessories originals and costumes draw; kinds left out weigh 1
     detail: float = 0.0      # synth: fraction drawn with a hair sheen and strand lines
     sketch_scale: float = 1.0    # synth: characters drawn at size..size·sketch_scale px, their sketch
                                  # brought to `size` as inference does (textcolor.sketchstyle)
@@ -249,6 +251,13 @@ def validate(cfg: Config) -> Config:
                        "data.line_jitter": cfg.data.line_jitter}.items():
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{key} must be in [0, 1], got {value}")
+    for kind, weight in cfg.data.accessory_weights.items():
+        if kind not in ACCESSORIES:
+            raise ConfigError(f"data.accessory_weights.{kind}: not an accessory; one of {', '.join(ACCESSORIES)}")
+        if weight < 0:
+            raise ConfigError(f"data.accessory_weights.{kind} must be ≥ 0, got {weight}")
+    if cfg.data.accessory_weights and not any(cfg.data.accessory_weights.get(k, 1.0) > 0 for k in ACCESSORIES):
+        raise ConfigError("data.accessory_weights: every accessory weighs 0; give one a weight > 0")
     if cfg.tags.short_prompt + cfg.tags.color_prompt > 1.0:
         raise ConfigError("tags.short_prompt + tags.color_prompt must be at most 1")
     if cfg.loss.locality_average not in ("regions", "pixels"):

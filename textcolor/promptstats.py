@@ -33,7 +33,8 @@ def nameless_stats(cfg, n: int, seed: int = 0) -> dict:
     d = cfg.data
     hair = {tag_text(t) for t in load_colors()["hair"]}
     drawn = [synth.render_tags(d.synth_seed + i, mono_frac=d.mono_frac, alt_style_frac=d.alt_style_frac,
-                               costume_frac=d.costume_frac) for i in range(n)]
+                               costume_frac=d.costume_frac, accessory_weights=dict(d.accessory_weights))
+             for i in range(n)]
     # the cuts decide whose prompt is nameless; rewording a colour tag would only hide it from the count
     sampler = PromptSampler(replace(cfg, tags=replace(cfg.tags, paraphrase=0.0)), torch.Generator().manual_seed(seed))
     prompts, _ = sampler([parse_prompt(", ".join(tags)) for _, tags in drawn], torch.device("cpu"), swaps=False)

@@ -85,8 +85,20 @@ def _jitter_hex(h: str, d: np.ndarray) -> str:
     return rgb_to_hex(np.clip(np.array(hex_to_rgb(h)) + d, 0, 255).round())
 
 
+def pick_accessory(draw: int, weights: dict[str, float] | None = None) -> str:
+    """The accessory for one uniform draw in [0, 2**30). No weights: ACCESSORIES[draw % 8], each
+    kind equally likely (the draw every older dataset used). weights: {kind: weight}, kinds left
+    out weigh 1, a zero weight is never drawn; the draw's fraction of 2**30 walks the cumulative weights."""
+    if not weights:
+        return ACCESSORIES[draw % len(ACCESSORIES)]
+    w = np.array([float(weights.get(kind, 1.0)) for kind in ACCESSORIES])
+    cumulative = np.cumsum(w) / w.sum()
+    return ACCESSORIES[min(int(np.searchsorted(cumulative, draw / (1 << 30), side="right")), len(ACCESSORIES) - 1)]
+
+
 def _choose_identity(seed: int, roster: tuple[Character, ...], character: str | None,
-                     original_frac: float, alt_style_frac: float, costume_frac: float = 0.0) -> Character:
+                     original_frac: float, alt_style_frac: float, costume_frac: float = 0.0,
+                     accessory_weights: dict[str, float] | None = None) -> Character:
     rng = _stream(seed, IDENTITY)
     # A fixed sequence of draws whatever is chosen or overridden, so that e.g. the alternate-style
     # decision for hibiki and akatsuki (same base style) comes out the same at the same seed.
@@ -107,7 +119,7 @@ def _choose_identity(seed: int, roster: tuple[Character, ...], character: str | 
         return Character("original", "", _jitter_hex(colors["hair"][hair_tag], jitter[:3]), hair_tag,
                          HAIR_STYLES[style_i % len(HAIR_STYLES)],
                          _jitter_hex(colors["eyes"][eye_tag], jitter[3:]), eye_tag, outfit, accent,
-                         ACCESSORIES[acc_i % len(ACCESSORIES)],
+                         pick_accessory(int(acc_i), accessory_weights),
                          ORIGINAL_ACCESSORY_COLORS[acc_color_i % len(ORIGINAL_ACCESSORY_COLORS)])
     by_tag = {c.tag: c for c in roster}
     if character not in by_tag:
@@ -118,7 +130,7 @@ def _choose_identity(seed: int, roster: tuple[Character, ...], character: str | 
         others = [s for s in HAIR_STYLES if s != style]
         style = others[alt_i % len(others)]
     # fan art dresses characters up: another accessory, so the look does not give away who it is
-    accessory = ACCESSORIES[acc_i % len(ACCESSORIES)] if u_costume < costume_frac else c.accessory
+    accessory = pick_accessory(int(acc_i), accessory_weights) if u_costume < costume_frac else c.accessory
     return replace(c, hair_style=style, accessory=accessory)
 
 
@@ -564,9 +576,9 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
 
 
 def _identity(seed, character, hair_color, eye_color, monochrome, mono_frac, original_frac, alt_style_frac,
-              costume_frac, roster) -> tuple[Character, bool]:
+              costume_frac, roster, accessory_weights=None) -> tuple[Character, bool]:
     ros = tuple(roster) if roster is not None else default_roster()
-    ident = _choose_identity(seed, ros, character, original_frac, alt_style_frac, costume_frac)
+    ident = _choose_identity(seed, ros, character, original_frac, alt_style_frac, costume_frac, accessory_weights)
     if hair_color is not None:
         hex_, tag = resolve_color(hair_color, "hair")
         ident = replace(ident, hair_color=hex_, hair_tag=tag)
@@ -580,29 +592,32 @@ def _identity(seed, character, hair_color, eye_color, monochrome, mono_frac, ori
 
 def render_tags(seed: int, *, character: str | None = None, monochrome: bool | None = None, mono_frac: float = 0.1,
                 original_frac: float = 0.25, alt_style_frac: float = 0.2, attr_drop: float = 0.3,
-                costume_frac: float = 0.0, roster: list[Character] | None = None) -> tuple[Character, list[str]]:
+                costume_frac: float = 0.0, roster: list[Character] | None = None,
+                accessory_weights: dict[str, float] | None = None) -> tuple[Character, list[str]]:
     """The identity and tags render(seed, ...) gives with the same arguments, without drawing: for
     statistics over a training set's prompts (textcolor.promptstats)."""
     ident, monochrome = _identity(seed, character, None, None, monochrome, mono_frac, original_frac,
-                                  alt_style_frac, costume_frac, roster)
+                                  alt_style_frac, costume_frac, roster, accessory_weights)
     return ident, _make_tags(seed, ident, monochrome, attr_drop)
 
 
 def render(seed: int, size: int = 256, *, character: str | None = None, hair_color: str | None = None,
            eye_color: str | None = None, monochrome: bool | None = None, mono_frac: float = 0.1,
            original_frac: float = 0.25, alt_style_frac: float = 0.2, attr_drop: float = 0.3,
-           costume_frac: float = 0.0, detail: float = 0.0, roster: list[Character] | None = None) -> Sample:
+           costume_frac: float = 0.0, detail: float = 0.0, roster: list[Character] | None = None,
+           accessory_weights: dict[str, float] | None = None) -> Sample:
     """One tagged bust, deterministic in all arguments. Geometry depends on `seed` only.
 
     character: a roster tag or "original" (None: drawn at random). hair_color / eye_color: a hex
     colour or a colour tag ("red_hair", "blue_eyes"); the colour tag in `tags` is then the one
     given, or the nearest in CIELAB to the hex. monochrome: None draws it with mono_frac.
     detail: probability of a hair sheen and strand lines (drawn from their own random stream).
+    accessory_weights: {kind: weight} for the accessories originals and costumes draw (pick_accessory).
     """
     if size < 16:
         raise ValueError(f"size must be ≥ 16, got {size}")
     ident, monochrome = _identity(seed, character, hair_color, eye_color, monochrome, mono_frac, original_frac,
-                                  alt_style_frac, costume_frac, roster)
+                                  alt_style_frac, costume_frac, roster, accessory_weights)
 
     # Outline width in output pixels: ≈ size/100, but at least 3. XDoG's wide Gaussian (k·σ = 1.8
     # px) reaching across a thinner outline would thicken the line on the dark side of an edge, so
