@@ -87,3 +87,27 @@ def test_colorizer_reads_colour_names_unless_literal(tiny_checkpoint):
 def test_grey_names_are_matched_by_lightness(phrase, tag):
     """Near the grey axis CMC ranks by tint; greys are matched by plain CIELAB distance instead."""
     assert colorwords.ground(phrase) == tag
+
+
+@pytest.mark.parametrize("phrase, tags", [
+    ("light brown hair", ["brown_hair"]), ("dark-blue hair", ["blue_hair"]), ("dark red eyes", ["red_eyes"]),
+    ("hair of pure white", ["white_hair"]), ("hair dyed blue", ["blue_hair"])])
+def test_a_lightness_word_keeps_the_colour_word_it_modifies(phrase, tags):
+    """The survey's "light brown" is nearer our orange and CIELAB puts its "dark blue" nearer our
+    purple; a user typing them means brown and blue."""
+    assert colorwords.ground_all(phrase) == tags
+
+
+@pytest.mark.parametrize("phrase, tags", [
+    ("red twintails", ["red_hair"]), ("silver ponytail", ["silver_hair"]), ("lavender locks", ["purple_hair"]),
+    ("blonde twintails with red eyes", ["blonde_hair", "red_eyes"]),
+    ("twintails", []), ("red ribbon twintails", []), ("long hair, twintails, blue eyes", ["blue_eyes"])])
+def test_hair_style_nouns_stand_for_the_hair_only_when_a_colour_is_named_at_them(phrase, tags):
+    assert colorwords.ground_all(phrase) == tags
+
+
+@pytest.mark.parametrize("phrase", ["grey eyes", "grey-eyed girl", "silver eyes"])
+def test_a_grey_no_eye_tag_has_is_left_as_written(phrase):
+    """No eye tag is grey: grounding "grey eyes" to the nearest (brown_eyes) would paint a colour the
+    user did not ask for."""
+    assert colorwords.ground(phrase) is None

@@ -16,8 +16,11 @@ nearest colour word before it ("red long hair"). A colour name is one of our own
 words ("blue" in "blue-eyed" is blue_eyes), a hair-colour word the surveys lack (HAIR_WORDS:
 "raven", "ginger"), or a name in the xkcd colour survey (954 names people gave to colours, via
 matplotlib) or CSS4, which maps to the colour tag of that kind nearest to the named colour
-(`nearest_tag`). A few nouns name a hair colour with no kind word (HAIR_NOUNS: "redhead",
-"blonde"). One phrase may name several colours ("red hair and blue eyes"); `ground_prompt` gives
+(`nearest_tag`). A lightness word before one of our colour words keeps that word's tag (MODIFIERS:
+"light brown hair" is brown_hair, "dark blue hair" blue_hair), and a grey no tag of the kind has names
+nothing ("grey eyes" stays as written). A few nouns name a hair colour with no kind word (HAIR_NOUNS:
+"redhead", "blonde"); hair-style nouns stand for the hair when a colour is named right at them
+(STYLE_WORDS: "red twintails", "silver ponytail"). One phrase may name several colours ("red hair and blue eyes"); `ground_prompt` gives
 each its own tag at the phrase's weight. Phrases that name no colour, tags the model was trained
 on and everything that is not a hair or eye phrase pass through unchanged. It is a front end of
 inference (Colorizer, `infer.py --literal` turns it off); training sees the words as written.
@@ -36,8 +39,18 @@ from textcolor.tags import tag_text
 from textcolor.vocab import default_colors, nearest_color_tag
 
 KIND_WORDS = {"hair": {"hair", "haired"}, "eyes": {"eyes", "eye", "eyed"}}
+# Hair-style nouns that stand for the hair ("red twintails", "silver ponytail"). They name a colour only
+# through a name right before them or linked after them, never a colour word further back ("red
+# ribbon, twintails" is not red hair).
+STYLE_WORDS = {"twintails", "twintail", "pigtails", "ponytail", "ponytails", "braid", "braids", "locks",
+               "tresses", "curls", "ringlets", "bob", "bun", "buns", "mane", "drills"}
 MAX_NAME_WORDS = 3
-LINKS = {"is", "are", "was", "of", "in", ":", "colour", "color", "coloured", "colored", "that", "the", "a"}
+LINKS = {"is", "are", "was", "of", "in", ":", "colour", "color", "coloured", "colored", "that", "the", "a", "dyed"}
+# Words that change a colour's lightness or purity, not its name: "light brown hair" is brown hair
+# although the survey's "light brown" (#ad8150) is nearer our orange, "dark blue" blue although CIELAB
+# puts the survey's dark blue nearer our purple; "hair of pure white" is white.
+MODIFIERS = {"light", "dark", "pale", "deep", "bright", "pastel", "dusty", "dull", "vivid", "soft", "muted",
+             "rich", "faded", "medium", "pure", "very"}
 # English hair-colour words no colour survey lists as a colour (with a kind word: "raven hair")
 HAIR_WORDS = {"blond": "blonde_hair", "raven": "black_hair", "ebony": "black_hair", "flaxen": "blonde_hair",
               "honey": "blonde_hair", "ash": "silver_hair", "ginger": "orange_hair", "platinum": "blonde_hair",
@@ -89,15 +102,33 @@ def _own_tags(kind: str) -> dict[str, str]:
     return {tag.split("_")[0]: tag for tag in default_colors()[kind]}
 
 
+def _is_neutral(hex_color: str) -> bool:
+    return float(np.hypot(*rgb2lab(np.array([[to_rgb(hex_color)]]))[0, 0, 1:])) < NEUTRAL
+
+
+@lru_cache(maxsize=None)
+def _has_neutral(kind: str) -> bool:
+    """Whether `kind` has a grey tag (hair: white, silver, black; eyes: none)."""
+    return any(_is_neutral(h) for h in default_colors()[kind].values())
+
+
 def _tag_for(name: str, kind: str) -> str | None:
-    """The colour tag of `kind` a colour name stands for, or None when it names no colour."""
+    """The colour tag of `kind` a colour name stands for, or None when it names no colour, or a grey
+    no tag of `kind` has ("grey eyes": no eye tag is grey, so the phrase stays as written)."""
     own = _own_tags(kind)
     if name in own:
         return own[name]
     if kind == "hair" and name in HAIR_WORDS:
         return HAIR_WORDS[name]
+    first, _, rest = name.partition(" ")
+    if first in MODIFIERS and rest in own:
+        return own[rest]
     names = color_names()
-    return nearest_tag(names[name], kind) if name in names else None
+    if name in names:
+        if _is_neutral(names[name]) and not _has_neutral(kind):
+            return None
+        return nearest_tag(names[name], kind)
+    return _tag_for(rest, kind) if first in MODIFIERS and rest else None
 
 
 def _first_tag(candidates: Iterable[str], kind: str) -> str | None:
@@ -105,11 +136,11 @@ def _first_tag(candidates: Iterable[str], kind: str) -> str | None:
     return next((tag for tag in (_tag_for(name, kind) for name in candidates) if tag), None)
 
 
-def _ground_kind(words: list[str], i: int, lo: int, hi: int, kind: str) -> str | None:
+def _ground_kind(words: list[str], i: int, lo: int, hi: int, kind: str, near_only: bool = False) -> str | None:
     """The colour named for the kind word words[i], looking no further back than lo and no
     further on than hi (the neighbouring kind words): the name ending at it ("jet black hair"), a
-    name after it through linking words ("hair is red", "eyes of gold", "hair: teal"), else the
-    nearest colour word before it ("red long hair"). Longer names are tried first."""
+    name after it through linking words ("hair is red", "eyes of gold", "hair: teal"), else, unless
+    near_only, the nearest colour word before it ("red long hair"). Longer names are tried first."""
     ending = (" ".join(words[i - n:i]) for n in range(min(MAX_NAME_WORDS, i - lo), 0, -1))
     tag = _first_tag(ending, kind)
     if tag:
@@ -121,6 +152,8 @@ def _ground_kind(words: list[str], i: int, lo: int, hi: int, kind: str) -> str |
         tag = _first_tag((" ".join(words[j:j + n]) for n in range(min(MAX_NAME_WORDS, hi - j), 0, -1)), kind)
         if tag:
             return tag
+    if near_only:
+        return None
     return _first_tag((words[k] for k in range(i - 2, lo - 1, -1)), kind)   # words[i - 1] was tried above
 
 
@@ -132,11 +165,13 @@ def ground_all(phrase: str) -> list[str]:
         return []
     words = _words(phrase)
     kinds = [(i, k) for i, w in enumerate(words) for k, ws in KIND_WORDS.items() if w in ws]
+    kinds = sorted(kinds + [(i, "style") for i, w in enumerate(words) if w in STYLE_WORDS])
     found = [(i, HAIR_NOUNS[w]) for i, w in enumerate(words) if w in HAIR_NOUNS]
     for n, (i, kind) in enumerate(kinds):
         lo = kinds[n - 1][0] + 1 if n else 0
         hi = kinds[n + 1][0] if n + 1 < len(kinds) else len(words)
-        tag = _ground_kind(words, i, lo, hi, kind)
+        tag = _ground_kind(words, i, lo, hi, "hair", near_only=True) if kind == "style" else \
+            _ground_kind(words, i, lo, hi, kind)
         if tag:
             found.append((i, tag))
     tags = [t for _, t in sorted(found)]
