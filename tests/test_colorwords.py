@@ -111,3 +111,25 @@ def test_a_grey_no_eye_tag_has_is_left_as_written(phrase):
     """No eye tag is grey: grounding "grey eyes" to the nearest (brown_eyes) would paint a colour the
     user did not ask for."""
     assert colorwords.ground(phrase) is None
+
+
+@pytest.mark.parametrize("template", ["{c} hair", "{c}-haired girl", "girl with long {c} hair", "hair: {c}",
+                                      "her hair is {c}", "{c} twintails", "light {c} hair", "dark {c} hair",
+                                      "{C} HAIR", "{c}_hair, smile"])
+def test_every_hair_colour_word_reads_as_its_tag_in_the_ways_people_phrase_it(template):
+    for tag in default_colors()["hair"]:
+        c = tag.split("_")[0]
+        phrase = template.format(c=c, C=c.upper())
+        if tag_text(phrase) == tag_text(tag):
+            continue   # the tag itself, spelled with a space: passes through as trained
+        items = colorwords.ground_prompt(parse_prompt(phrase))
+        assert tag_text(tag) in [tag_text(name) for name, _ in items], (phrase, items)
+
+
+@pytest.mark.parametrize("template", ["{c} eyes", "{c}-eyed girl", "eyes of {c}", "girl with bright {c} eyes"])
+def test_every_eye_colour_word_reads_as_its_tag_in_the_ways_people_phrase_it(template):
+    for tag in default_colors()["eyes"]:
+        phrase = template.format(c=tag.split("_")[0])
+        if tag_text(phrase) == tag_text(tag):
+            continue
+        assert colorwords.ground(phrase) == tag, phrase
