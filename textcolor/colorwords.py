@@ -16,13 +16,14 @@ nearest colour word before it ("red long hair"). A colour name is one of our own
 words ("blue" in "blue-eyed" is blue_eyes), a hair-colour word the surveys lack (HAIR_WORDS:
 "raven", "ginger"), or a name in the xkcd colour survey (954 names people gave to colours, via
 matplotlib) or CSS4, which maps to the colour tag of that kind nearest to the named colour
-(`nearest_tag`). A lightness word before one of our colour words keeps that word's tag (MODIFIERS:
-"light brown hair" is brown_hair, "dark blue hair" blue_hair), and a grey no tag of the kind has names
-nothing ("grey eyes" stays as written). A few nouns name a hair colour with no kind word (HAIR_NOUNS:
-"redhead", "blonde"); hair-style nouns stand for the hair when a colour is named right at them
-(STYLE_WORDS: "red twintails", "silver ponytail"). One phrase may name several colours ("red hair and blue eyes"); `ground_prompt` gives
-each its own tag at the phrase's weight. Phrases that name no colour, tags the model was trained
-on and everything that is not a hair or eye phrase pass through unchanged. It is a front end of
+(`nearest_tag`). A lightness word before one of our colour words keeps that word's tag
+(MODIFIERS: "light brown hair" is brown_hair, "dark blue hair" blue_hair), and a grey no tag of
+the kind has names nothing ("grey eyes" stays as written). A few nouns name a hair colour with no
+kind word (HAIR_NOUNS: "redhead", "blonde"); hair-style nouns stand for the hair when a colour is
+named right at them (STYLE_WORDS: "red twintails", "silver ponytail"). One phrase may name
+several colours ("red hair and blue eyes"); `ground_prompt` gives each its own tag at the
+phrase's weight. Phrases that name no colour, tags the model was trained on and everything that
+is not a hair or eye phrase pass through unchanged. It is a front end of
 inference (Colorizer, `infer.py --literal` turns it off); training sees the words as written.
 """
 from __future__ import annotations
@@ -70,19 +71,32 @@ def color_names() -> dict[str, str]:
     return names
 
 
-def nearest_tag(hex_color: str, kind: str) -> str:
+def _lab(hex_color: str) -> np.ndarray:
+    return rgb2lab(np.array([[to_rgb(hex_color)]]))[0, 0]
+
+
+def _is_neutral(hex_color: str) -> bool:
+    return float(np.hypot(*_lab(hex_color)[1:])) < NEUTRAL
+
+
+@lru_cache(maxsize=None)
+def _has_neutral(kind: str) -> bool:
+    """Whether `kind` has a grey tag (hair: white, silver, black; eyes: none)."""
+    return any(_is_neutral(h) for h in default_colors()[kind].values())
+
+
+def nearest_tag(hex_color: str, kind: str) -> str | None:
     """The colour tag of `kind` nearest to hex_color. A coloured name is matched by CMC l:c = 2:1,
     the colour-difference formula for "would pass as the same colour": lightness counts half, so
     navy stays blue rather than black and pale pink stays pink rather than white. A near-neutral
     name (chroma < NEUTRAL) is matched by plain CIELAB distance (vocab.nearest_color_tag): CMC's
     chroma weight shrinks to nothing at the grey axis and would rank greys by tint rather than by
-    lightness."""
-    lab = lambda h: rgb2lab(np.array([[to_rgb(h)]]))[0, 0]  # noqa: E731
-    target = lab(hex_color)
-    if np.hypot(target[1], target[2]) < NEUTRAL:
-        return nearest_color_tag(hex_color, kind)
-    table = default_colors()[kind]
-    return min(table, key=lambda t: float(deltaE_cmc(lab(table[t]), target, kL=2, kC=1)))
+    lightness; None when `kind` has no grey tag ("grey eyes": brown_eyes would paint a colour the
+    user did not ask for)."""
+    if _is_neutral(hex_color):
+        return nearest_color_tag(hex_color, kind) if _has_neutral(kind) else None
+    target, table = _lab(hex_color), default_colors()[kind]
+    return min(table, key=lambda t: float(deltaE_cmc(_lab(table[t]), target, kL=2, kC=1)))
 
 
 @lru_cache(maxsize=1)
@@ -102,19 +116,9 @@ def _own_tags(kind: str) -> dict[str, str]:
     return {tag.split("_")[0]: tag for tag in default_colors()[kind]}
 
 
-def _is_neutral(hex_color: str) -> bool:
-    return float(np.hypot(*rgb2lab(np.array([[to_rgb(hex_color)]]))[0, 0, 1:])) < NEUTRAL
-
-
-@lru_cache(maxsize=None)
-def _has_neutral(kind: str) -> bool:
-    """Whether `kind` has a grey tag (hair: white, silver, black; eyes: none)."""
-    return any(_is_neutral(h) for h in default_colors()[kind].values())
-
-
 def _tag_for(name: str, kind: str) -> str | None:
-    """The colour tag of `kind` a colour name stands for, or None when it names no colour, or a grey
-    no tag of `kind` has ("grey eyes": no eye tag is grey, so the phrase stays as written)."""
+    """The colour tag of `kind` a colour name stands for, or None when it names no colour or a grey
+    no tag of `kind` has (nearest_tag)."""
     own = _own_tags(kind)
     if name in own:
         return own[name]
@@ -125,8 +129,6 @@ def _tag_for(name: str, kind: str) -> str | None:
         return own[rest]
     names = color_names()
     if name in names:
-        if _is_neutral(names[name]) and not _has_neutral(kind):
-            return None
         return nearest_tag(names[name], kind)
     return _tag_for(rest, kind) if first in MODIFIERS and rest else None
 
@@ -164,14 +166,13 @@ def ground_all(phrase: str) -> list[str]:
     if tag_text(phrase) in _trained_forms():
         return []
     words = _words(phrase)
-    kinds = [(i, k) for i, w in enumerate(words) for k, ws in KIND_WORDS.items() if w in ws]
-    kinds = sorted(kinds + [(i, "style") for i, w in enumerate(words) if w in STYLE_WORDS])
+    kinds = sorted([(i, k, False) for i, w in enumerate(words) for k, ws in KIND_WORDS.items() if w in ws]
+                   + [(i, "hair", True) for i, w in enumerate(words) if w in STYLE_WORDS])
     found = [(i, HAIR_NOUNS[w]) for i, w in enumerate(words) if w in HAIR_NOUNS]
-    for n, (i, kind) in enumerate(kinds):
+    for n, (i, kind, near_only) in enumerate(kinds):
         lo = kinds[n - 1][0] + 1 if n else 0
         hi = kinds[n + 1][0] if n + 1 < len(kinds) else len(words)
-        tag = _ground_kind(words, i, lo, hi, "hair", near_only=True) if kind == "style" else \
-            _ground_kind(words, i, lo, hi, kind)
+        tag = _ground_kind(words, i, lo, hi, kind, near_only)
         if tag:
             found.append((i, tag))
     tags = [t for _, t in sorted(found)]
