@@ -133,3 +133,26 @@ def test_every_eye_colour_word_reads_as_its_tag_in_the_ways_people_phrase_it(tem
         if tag_text(phrase) == tag_text(tag):
             continue
         assert colorwords.ground(phrase) == tag, phrase
+
+
+@pytest.mark.parametrize("phrase, tag", [("royal blue hair", "blue_hair"), ("sapphire eyes", "blue_eyes"),
+                                         ("electric blue eyes", "blue_eyes"), ("cobalt eyes", "blue_eyes")])
+def test_saturated_blues_stay_blue(phrase, tag):
+    """CIELAB's hue angle drifts to purple for saturated blues; CIEDE2000's hue terms do not."""
+    assert colorwords.ground(phrase) == tag
+
+
+@pytest.mark.parametrize("phrase, tag", [("navy blue hair", "blue_hair"), ("midnight blue hair", "blue_hair"),
+                                         ("yellowish green eyes", "green_eyes"), ("wine red hair", "red_hair"),
+                                         ("teal blue eyes", "blue_eyes"), ("golden brown hair", "brown_hair")])
+def test_a_compound_colour_name_is_a_kind_of_its_last_word(phrase, tag):
+    assert colorwords.ground(phrase) == tag
+
+
+def test_the_matching_rule_agrees_with_the_survey_names_more_than_cmc():
+    for kind in ("hair", "eyes"):
+        used, n = colorwords.naming_agreement(kind)
+        cmc, n_cmc = colorwords.naming_agreement(kind, "cmc21")
+        assert n == n_cmc > 400 and used > cmc, kind
+    # a coloured name never lands on a grey tag: navy is dark, but it is blue
+    assert colorwords.nearest_tag("#01153e", "hair") == "blue_hair"
