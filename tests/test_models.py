@@ -435,3 +435,97 @@ def test_tag_mlp_width_is_validated():
     from textcolor.config import ConfigError
     with pytest.raises(ConfigError, match="tag_mlp"):
         load_config(None, ["tags.tag_mlp=-1"])
+
+
+# --- per-pixel attention over the tags (gen.tag_attn_levels) ---------------------------------------
+
+def attn_g(levels=(0, 1), **kw):
+    return unshuffle_g(pool="attention", film=True, film_hidden=6, tag_attn_levels=list(levels), tag_attn_dim=5, **kw)
+
+
+def test_tag_attention_starts_as_the_model_without_it():
+    """O = 0 at the start: a trained model fine-tuned into tag attention begins exactly where it was."""
+    torch.manual_seed(0)
+    plain, with_attn = unshuffle_g(pool="attention", film=True, film_hidden=6), attn_g()
+    missing, unexpected = with_attn.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("tag_attn.") for k in missing)
+    plain.eval(), with_attn.eval()
+    tokens = tokens_of(torch.randn(3, E), [1, 2, 0.5])
+    x = torch.rand(1, 3, 32, 32)
+    torch.testing.assert_close(with_attn(x, tokens), plain(x, tokens))
+
+
+def test_tag_attention_weights_padding_empty_prompt_and_pooled_input():
+    from textcolor.models import TagCrossAttention
+    torch.manual_seed(0)
+    attn = TagCrossAttention(4, E, 5)
+    with torch.no_grad():
+        attn.none_key.normal_()
+    x = torch.randn(2, 4, 3, 3)
+    tokens = torch.cat([tokens_of(torch.randn(3, E), [1, 1, 0]), tokens_of(torch.randn(3, E), [1, 0.5, 2])])
+    a = attn.attention(x, tokens)                                           # [B, HW, T+1]
+    assert a.shape == (2, 9, 4)
+    torch.testing.assert_close(a.sum(-1), torch.ones(2, 9))
+    assert (a[0, :, 2] == 0).all() and (a[1, :, :3] > 0).all()            # padding is never heard
+    empty = attn.attention(x, torch.zeros(2, 4, E + 1))
+    torch.testing.assert_close(empty[..., -1], torch.ones(2, 9))           # the empty prompt hears "none"
+    g = attn_g()                                                           # a pooled [B, E] prompt is one tag
+    with torch.no_grad():
+        for m in g.tag_attn.values():
+            m.out.weight.normal_(std=0.1)
+    g.eval()
+    e = torch.randn(2, E)
+    x32 = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(g(x32, e), g(x32, torch.cat([e, torch.ones(2, 1)], 1)[:, None]))
+
+
+def test_tag_attention_a_pixel_hears_the_tag_its_query_matches():
+    """Analytic case: pixels whose channel 0 is high have a query along the first tag's key, the
+    others along the second's; with O = identity each pixel gains exactly its tag's weighted value."""
+    from textcolor.models import TagCrossAttention
+    attn = TagCrossAttention(2, E, 2)
+    a_vec, b_vec = torch.zeros(E), torch.zeros(E)
+    a_vec[0], b_vec[1] = 1.0, 1.0
+    with torch.no_grad():
+        attn.query.weight.zero_(), attn.query.bias.zero_()
+        attn.query.weight[:, :, 0, 0] = torch.tensor([[100.0, 0.0], [0.0, 100.0]])   # q = 100·x
+        attn.key.weight.zero_(), attn.key.bias.zero_()
+        attn.key.weight[0, 0] = attn.key.weight[1, 1] = 1.0 / attn.scale             # k(a) = e1, k(b) = e2
+        attn.none_key.fill_(-100.0)
+        attn.value.weight.zero_(), attn.value.bias.zero_()
+        attn.value.weight[0, 0] = attn.value.weight[1, 1] = 1.0 / attn.scale         # V a = (1, 0), V b = (0, 1)
+        attn.out.weight[:, :, 0, 0] = torch.eye(2)
+    x = torch.zeros(1, 2, 1, 2)
+    x[0, 0, 0, 0] = 1.0                       # pixel 0 asks for tag a
+    x[0, 1, 0, 1] = 1.0                       # pixel 1 asks for tag b
+    tokens = tokens_of(torch.stack([a_vec, b_vec]), [2.0, 1.0])
+    heard = attn(x, tokens) - x
+    torch.testing.assert_close(heard[0, :, 0, 0], torch.tensor([2.0, 0.0]))        # a's value × its weight 2
+    torch.testing.assert_close(heard[0, :, 0, 1], torch.tensor([0.0, 1.0]))
+
+
+def test_tag_attention_trains_and_detached_rows_leave_it_alone():
+    torch.manual_seed(0)
+    g = attn_g(norm="instance")
+    tokens = torch.randn(4, 3, E + 1)
+    tokens[..., -1] = 1.0
+    x = torch.rand(4, 3, 32, 32)
+    g(x, tokens).mean().backward()
+    assert g.tag_attn["0"].out.weight.grad.abs().sum() > 0 and g.tag_attn["1"].out.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        for m in g.tag_attn.values():
+            m.out.weight.normal_(std=0.1)
+    g.zero_grad()
+    g(x, tokens, detach_tags_from=2)[2:].mean().backward()
+    # the tokens are inputs: detaching them cuts no parameter; the layers still train on those rows
+    assert g.tag_attn["0"].value.weight.grad.abs().sum() > 0
+
+
+def test_tag_attention_levels_are_validated():
+    from textcolor.config import ConfigError
+    with pytest.raises(ConfigError, match="tag_attn_levels"):
+        load_config(None, ["gen.depth=3", "gen.tag_attn_levels=[3]"])
+    with pytest.raises(ConfigError, match="tag_attn_levels"):
+        load_config(None, ["tags.layout=none", "gen.tag_attn_levels=[0]"])
+    with pytest.raises(ConfigError, match="tag_attn_dim"):
+        load_config(None, ["gen.tag_attn_dim=0"])

@@ -101,6 +101,10 @@ class GeneratorConfig:
                               # stem_factor first, so the ResBlock levels run at size/stem_factor
     stem_factor: int = 4      # unshuffle only: 256 px in -> 64 px ResBlock levels
     head_ch: int = 16         # unshuffle only: channels of the full-resolution head after pixel-shuffle
+    tag_attn_levels: list[int] = field(default_factory=list)  # decoder levels (0 = the finest grid) whose
+                              # pixels also read the prompt's tags one by one (cross-attention), so
+                              # the hair can hear the hair tag and the outfit none
+    tag_attn_dim: int = 32    # width of the query/key space of that attention
 
 
 @dataclass
@@ -233,6 +237,14 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("gen.film=true needs tag conditioning; tags.layout=none has none")
     if cfg.gen.film and cfg.gen.film_hidden < 1:
         raise ConfigError(f"gen.film_hidden must be ≥ 1, got {cfg.gen.film_hidden}")
+    for level in cfg.gen.tag_attn_levels:
+        if not 0 <= level < cfg.gen.depth:
+            raise ConfigError(f"gen.tag_attn_levels: level {level} is not a decoder level; "
+                              f"0..{cfg.gen.depth - 1} with gen.depth={cfg.gen.depth}")
+    if cfg.gen.tag_attn_levels and cfg.tags.layout == "none":
+        raise ConfigError("gen.tag_attn_levels needs tag conditioning; tags.layout=none has none")
+    if cfg.gen.tag_attn_dim < 1:
+        raise ConfigError(f"gen.tag_attn_dim must be ≥ 1, got {cfg.gen.tag_attn_dim}")
     if cfg.gen.stem == "unshuffle" and cfg.gen.stem_factor < 2:
         raise ConfigError(f"gen.stem_factor must be ≥ 2 with gen.stem=unshuffle, got {cfg.gen.stem_factor}")
     if cfg.gen.stem == "unshuffle" and cfg.gen.base < cfg.gen.stem_factor ** 2:

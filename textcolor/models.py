@@ -219,6 +219,47 @@ class TagConditioning(nn.Module):
         return torch.cat([sketch, planes], dim=1)                                  # [B, 3+k, H, W] (or 3+1)
 
 
+class TagCrossAttention(nn.Module):
+    """Each pixel of a decoder level reads the prompt's tags one by one: x + O(Σ_t a_t w_t V e_t),
+    a_t = softmax_t(q(x) · K e_t / √d) over the prompt's tags and a learned "none" slot.
+
+    The pooled code of TagConditioning reaches every pixel alike, so a hair colour tag can only steer
+    the hair by the network telling hair pixels from others, and it moves the outfit and the irises
+    with it (the locality and combo measures). Here a pixel picks which tags it hears: the hair can
+    listen to `red_hair`, the irises to `blue_eyes`, the outfit to none of them. Padding (weight 0)
+    is never heard; a tag's weight scales its value, as it scales its share of the pooled code.
+    O starts at zero, so a trained model can be fine-tuned into it and begins unchanged."""
+
+    def __init__(self, ch: int, embed_dim: int, dim: int):
+        super().__init__()
+        self.query = nn.Conv2d(ch, dim, 1)
+        self.key = nn.Linear(embed_dim, dim)
+        self.value = nn.Linear(embed_dim, ch)
+        self.none_key = nn.Parameter(torch.zeros(dim))
+        self.none_value = nn.Parameter(torch.zeros(ch))
+        self.out = nn.Conv2d(ch, ch, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.scale = math.sqrt(embed_dim)   # unit sentence vectors -> O(1) inputs, as TagConditioning
+
+    def attention(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """x [B, C, H, W], tokens [B, T, E+1] -> [B, H·W, T+1]: each pixel's weights over the tags
+        and, last, the none slot (0 on padding; each pixel's row sums to 1)."""
+        vecs, w = tokens[..., :-1] * self.scale, tokens[..., -1]
+        q = self.query(x).flatten(2).transpose(1, 2)                                 # [B, HW, d]
+        k = torch.cat([self.key(vecs), self.none_key.expand(len(x), 1, -1)], dim=1)  # [B, T+1, d]
+        logits = q @ k.transpose(1, 2) / math.sqrt(q.shape[-1])                      # [B, HW, T+1]
+        present = torch.cat([w != 0, w.new_ones(len(x), 1, dtype=torch.bool)], dim=1)  # [B, T+1]
+        return logits.masked_fill(~present[:, None], float("-inf")).softmax(-1)
+
+    def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        vecs, w = tokens[..., :-1] * self.scale, tokens[..., -1:]
+        v = torch.cat([self.value(vecs) * w, self.none_value.expand(len(x), 1, -1)], dim=1)  # [B, T+1, C]
+        a = self.attention(x, tokens).to(x.dtype)
+        heard = (a @ v.to(x.dtype)).transpose(1, 2).reshape(x.shape)                 # [B, C, H, W]
+        return x + self.out(heard)
+
+
 class Generator(nn.Module):
     """U-Net with ResBlocks; skips join mirrored levels; nearest upsample -> conv (no transposed conv).
 
@@ -260,6 +301,9 @@ class Generator(nn.Module):
         self.dec = nn.ModuleList(
             CondSequential(*[ResBlock(chs[i], n, a, cfg.dropout if i >= cfg.depth - 3 else 0.0, cd)
                              for _ in range(cfg.res_blocks)]) for i in range(cfg.depth))
+        # decoder levels whose pixels also read the tags one by one (0 = the finest grid)
+        self.tag_attn = nn.ModuleDict({str(i): TagCrossAttention(chs[i], embed_dim, cfg.tag_attn_dim)
+                                       for i in cfg.tag_attn_levels}) if self.cond.proj is not None else nn.ModuleDict()
         if f > 1:
             h = cfg.head_ch
             self.unfold = nn.Sequential(nn.Conv2d(chs[0], h * f * f, 1), nn.PixelShuffle(f), ACTIVATIONS[a]())
@@ -281,6 +325,12 @@ class Generator(nn.Module):
         if c is not None and detach_tags_from is not None:
             c = torch.cat([c[:detach_tags_from], c[detach_tags_from:].detach()])
         x = self.stem(sketch if c is None else self.cond.tile(sketch, c))                # [B, C0, H/f, W/f]
+        tokens = None
+        if len(self.tag_attn):
+            # a pooled prompt [B, E] is one tag of weight 1
+            tokens = emb if emb.dim() == 3 else F.pad(emb, (0, 1), value=1.0)[:, None]   # [B, T, E+1]
+            if detach_tags_from is not None:
+                tokens = torch.cat([tokens[:detach_tags_from], tokens[detach_tags_from:].detach()])
         code = self.mapping(c) if self.mapping is not None else None                     # [B, film_hidden]
         skips = []
         for enc, down in zip(self.enc, self.down):
@@ -292,6 +342,8 @@ class Generator(nn.Module):
             x = self.up[i](F.interpolate(x, scale_factor=2, mode="nearest"), code)
             x = self.fuse[i](torch.cat([x, skips[i]], dim=1), code)  # [B, 2·C_i, H_i, W_i] -> [B, C_i, H_i, W_i]
             x = self.dec[i](x, code)
+            if str(i) in self.tag_attn:
+                x = self.tag_attn[str(i)](x, tokens)
         if self.unfold is not None:
             x = torch.cat([self.unfold(x), sketch.to(x.dtype)], dim=1)  # [B, head_ch + 3, H, W]
         out = torch.tanh(self.head(x))
