@@ -51,17 +51,25 @@ def shared_tag_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory):
-    """A real train.py checkpoint of a tiny model (2 steps), shared by inference tests."""
+def train_tiny(tmp_path_factory):
+    """train_tiny(name, *overrides) -> the checkpoint of a real 2-step train.py run of a tiny model;
+    the overrides come after (and so win over) the tiny defaults."""
     from textcolor.config import load_config
     from textcolor.training import train
-    cfg = load_config(None, [
-        "data.size=32", "data.synth_n=8", "data.val_n=2", "data.workers=0", "gen.base=8", "gen.depth=2",
-        "gen.max_ch=16", "gen.bottleneck_blocks=1", "disc.base=8", "disc.layers=2", "tags.k=4",
-        "train.steps=2", "train.batch_size=2", "train.log_every=1", "train.image_every=100", "train.ckpt_every=2",
-        "train.ema=0.5"])
-    run = tmp_path_factory.mktemp("tiny_run")
-    return train(cfg, run).checkpoint
+
+    def run(name, *overrides):
+        cfg = load_config(None, [
+            "data.size=32", "data.synth_n=8", "data.val_n=2", "data.workers=0", "gen.base=8", "gen.depth=2",
+            "gen.max_ch=16", "gen.bottleneck_blocks=1", "disc.base=8", "disc.layers=2", "tags.k=4",
+            "train.steps=2", "train.batch_size=2", "train.image_every=100", "train.ckpt_every=2", *overrides])
+        return train(cfg, tmp_path_factory.mktemp(name)).checkpoint
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(train_tiny):
+    """A real train.py checkpoint of a tiny model (2 steps), shared by inference tests."""
+    return train_tiny("tiny_run", "train.log_every=1", "train.ema=0.5")
 
 
 @pytest.fixture(scope="session")

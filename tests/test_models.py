@@ -504,7 +504,7 @@ def test_tag_attention_a_pixel_hears_the_tag_its_query_matches():
     torch.testing.assert_close(heard[0, :, 0, 1], torch.tensor([0.0, 1.0]))
 
 
-def test_tag_attention_trains_and_detached_rows_leave_it_alone():
+def test_tag_attention_trains_on_detached_rows_too():
     torch.manual_seed(0)
     g = attn_g(norm="instance")
     tokens = torch.randn(4, 3, E + 1)

@@ -11,15 +11,9 @@ run_cli = cli_runner(pixelattn.main)
 
 
 @pytest.fixture(scope="module")
-def attn_checkpoint(tmp_path_factory):
-    from textcolor.config import load_config
-    from textcolor.training import train
-    cfg = load_config(None, [
-        "data.size=32", "data.synth_n=8", "data.val_n=2", "data.workers=0", "gen.base=16", "gen.depth=2",
-        "gen.max_ch=16", "gen.bottleneck_blocks=1", "gen.stem=unshuffle", "gen.stem_factor=2", "gen.head_ch=4",
-        "gen.tag_attn_levels=[0,1]", "gen.tag_attn_dim=4", "disc.base=8", "disc.layers=2", "tags.k=4",
-        "tags.pool=attention", "train.steps=2", "train.batch_size=2", "train.image_every=100", "train.ckpt_every=2"])
-    return train(cfg, tmp_path_factory.mktemp("attn_run")).checkpoint
+def attn_checkpoint(train_tiny):
+    return train_tiny("attn_run", "gen.base=16", "gen.stem=unshuffle", "gen.stem_factor=2", "gen.head_ch=4",
+                      "gen.tag_attn_levels=[0,1]", "gen.tag_attn_dim=4", "tags.pool=attention")
 
 
 def test_heard_tags_are_grounded_unless_literal(attn_checkpoint):

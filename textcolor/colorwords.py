@@ -127,7 +127,7 @@ def naming_agreement(kind: str, rule: str = RULE) -> tuple[int, int]:
     or more words whose last word is one of our colour words of `kind` ("navy blue", "muddy brown",
     "yellowish green"; for hair "yellow" and "grey" stand for blonde and silver), how many of their
     colours `rule` maps to that word's tag. (right, of how many)."""
-    own = {t.split("_")[0]: t for t in default_colors()[kind]}
+    own = dict(_own_tags(kind))
     if kind == "hair":
         own |= {"yellow": own["blonde"], "grey": own["silver"], "gray": own["silver"]}
     right = total = 0

@@ -329,8 +329,6 @@ class Generator(nn.Module):
         if len(self.tag_attn):
             # a pooled prompt [B, E] is one tag of weight 1
             tokens = emb if emb.dim() == 3 else F.pad(emb, (0, 1), value=1.0)[:, None]   # [B, T, E+1]
-            if detach_tags_from is not None:
-                tokens = torch.cat([tokens[:detach_tags_from], tokens[detach_tags_from:].detach()])
         code = self.mapping(c) if self.mapping is not None else None                     # [B, film_hidden]
         skips = []
         for enc, down in zip(self.enc, self.down):
