@@ -78,7 +78,7 @@ def test_colorizer_reads_colour_names_unless_literal(tiny_checkpoint):
     c = Colorizer.from_checkpoint(tiny_checkpoint, device="cpu")
     grounded, tag = c.embed(["1girl, crimson hair"]), c.embed(["1girl, red_hair"])
     assert torch.equal(grounded, tag)
-    c.ground_colors = False
+    c.ground_words = False
     assert not torch.equal(c.embed(["1girl, crimson hair"]), tag)
 
 

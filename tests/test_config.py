@@ -58,6 +58,8 @@ def test_inheritance_chain(tmp_path):
     (["tags.paraphrase=1.5"], "tags.paraphrase must be in"),
     (["loss.lambda_locality=-1"], "loss.lambda_locality must be ≥ 0"),
     (["loss.locality_average=mean"], "regions or pixels"),
+    (["train.steps=10", "optim.decay_steps=11"], "optim.decay_steps must be in \\[0, train.steps=10\\]"),
+    (["optim.decay_to=2"], "optim.decay_to must be in \\[0, 1\\]"),
     (["data.accessory_weights={top_hat: 1}"], "data.accessory_weights.top_hat: not an accessory"),
     (["data.accessory_weights={beret: -1}"], "data.accessory_weights.beret must be ≥ 0"),
     (["data.accessory_weights={flat_cap: 0, beret: 0, witch_hat: 0, mob_cap: 0, hair_bow: 0, hairclip: 0, "

@@ -19,7 +19,7 @@ def attn_checkpoint(train_tiny):
 def test_heard_tags_are_grounded_unless_literal(attn_checkpoint):
     c = Colorizer.from_checkpoint(attn_checkpoint, device="cpu")
     assert pixelattn.heard_tags(c, "crimson hair, 1girl") == ["red_hair", "1girl", pixelattn.NONE]
-    c.ground_colors = False
+    c.ground_words = False
     assert pixelattn.heard_tags(c, "crimson hair, 1girl") == ["crimson hair", "1girl", pixelattn.NONE]
 
 

@@ -12,7 +12,7 @@ from textcolor import losses
 from textcolor.checkpoint import CheckpointError, load_checkpoint
 from textcolor.prompts import Swap, color_distance, drop_prompts, swap_color_tags
 from textcolor.tags import parse_prompt, tag_text, tags_to_prompt
-from textcolor.training import TrainingError, TrainStep, train
+from textcolor.training import TrainingError, TrainStep, lr_at, train
 from textcolor.trainstate import build, init_weights
 from textcolor.vocab import EYES, HAIR, LINE
 
@@ -239,7 +239,8 @@ def test_l1_only_trains_no_critic(tiny_cfg):
 @pytest.mark.parametrize("workers", [0, 1])
 def test_resume_is_bit_identical(tiny_cfg, tmp_path, workers):
     cfg = replace(tiny_cfg, data=replace(tiny_cfg.data, workers=workers),
-                  train=replace(tiny_cfg.train, ema=0.9, steps=6, ckpt_every=3))
+                  train=replace(tiny_cfg.train, ema=0.9, steps=6, ckpt_every=3),
+                  optim=replace(tiny_cfg.optim, decay_steps=4, decay_to=0.25))   # the decay spans the resume
     cfg.gen.dropout = 0.3  # RNG inside G must be restored too
     full = train(cfg, tmp_path / "full")
     train(cfg, tmp_path / "part", max_steps=3)          # "crash" after the step-3 checkpoint
@@ -250,6 +251,16 @@ def test_resume_is_bit_identical(tiny_cfg, tmp_path, workers):
         for name in a[key]:
             assert torch.equal(a[key][name], b[key][name]), f"{key}.{name}"
     assert torch.equal(a["opt_g"]["state"][0]["exp_avg"], b["opt_g"]["state"][0]["exp_avg"])
+    for opt in ("opt_g", "opt_d"):   # the last update ran at lr × decay_to
+        assert b[opt]["param_groups"][0]["lr"] == pytest.approx(cfg.optim.lr * 0.25)
+
+
+def test_lr_decays_linearly_over_the_last_steps():
+    lrs = [lr_at(s, 1e-4, 10, 4, 0.0) for s in range(10)]
+    assert lrs[:6] == [1e-4] * 6
+    assert lrs[6:] == pytest.approx([0.75e-4, 0.5e-4, 0.25e-4, 0.0])
+    assert [lr_at(s, 2.0, 4, 4, 0.5) for s in range(4)] == pytest.approx([1.75, 1.5, 1.25, 1.0])
+    assert all(lr_at(s, 1e-4, 10, 0, 0.0) == 1e-4 for s in range(10))   # decay_steps=0: constant
 
 
 def test_run_dir_layout_and_tensorboard(tiny_cfg, tmp_path):

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from textcolor.checkpoint import CheckpointError, load_generator
+from textcolor.charnames import ground_names
 from textcolor.colorwords import ground_prompt
 from textcolor.config import Config, GeneratorConfig
 from textcolor.imageio import open_rgb
@@ -97,7 +98,7 @@ class Colorizer:
         self.size = size or cfg.data.size
         self.multiple = generator.multiple
         self.budget = DEFAULT_BUDGET
-        self.ground_colors = True   # colour phrases read by their colour name (textcolor.colorwords)
+        self.ground_words = True   # names and colour phrases read as our tags (textcolor.charnames, .colorwords)
         if self.size % self.multiple:
             raise ValueError(f"size {self.size} must be a multiple of {self.multiple}")
 
@@ -176,9 +177,13 @@ class Colorizer:
     def embed(self, prompts: Sequence[str]) -> torch.Tensor | None:
         if self.encoder is None:
             return None
-        if self.ground_colors:
-            prompts = [ground_prompt(parse_prompt(p)) for p in prompts]
-        return self.encoder.embed_prompts(list(prompts), pool=self.cfg.tags.pool).to(self.device)
+        return self.encoder.embed_prompts([self.heard(p) for p in prompts], pool=self.cfg.tags.pool).to(self.device)
+
+    def heard(self, prompt: str) -> list[tuple[str, float]]:
+        """A prompt's tags as the model hears them: character names and colour phrases read as the
+        tags they name (textcolor.charnames, textcolor.colorwords) unless `ground_words` is off."""
+        items = parse_prompt(prompt)
+        return ground_prompt(ground_names(items)) if self.ground_words else items
 
     # --- colouring -----------------------------------------------------------------------------
 

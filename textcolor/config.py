@@ -149,6 +149,10 @@ class OptimConfig:
     beta1: float = 0.5
     beta2: float = 0.9
     fused: bool = True        # fused Adam (≈7× faster on CPU than the default for-each kernel)
+    decay_steps: int = 0      # the last decay_steps of train.steps anneal lr (G and D) linearly to
+                              # lr × decay_to (0 = constant lr); a function of the step, so a run stopped
+                              # and resumed keeps it, but changing train.steps moves the decay
+    decay_to: float = 0.0
 
 
 @dataclass
@@ -290,6 +294,10 @@ def validate(cfg: Config) -> Config:
     if not cfg.data.line_styles or any(s not in LINE_STYLES for s in cfg.data.line_styles):
         raise ConfigError(f"data.line_styles={list(cfg.data.line_styles)}: each must be one of "
                           f"{', '.join(LINE_STYLES)}")
+    if not 0 <= cfg.optim.decay_steps <= cfg.train.steps:
+        raise ConfigError(f"optim.decay_steps must be in [0, train.steps={cfg.train.steps}], got {cfg.optim.decay_steps}")
+    if not 0.0 <= cfg.optim.decay_to <= 1.0:
+        raise ConfigError(f"optim.decay_to must be in [0, 1], got {cfg.optim.decay_to}")
     if not 0.0 <= cfg.train.ema < 1.0:
         raise ConfigError(f"train.ema must be in [0, 1), got {cfg.train.ema}")
     if cfg.data.source != "synth" and not cfg.data.path:

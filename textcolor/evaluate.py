@@ -27,6 +27,10 @@ results counts what was scored.
                       read as infer.py reads them (colour names grounded: textcolor.colorwords)
   phrase_literal_accuracy  the same phrases given to the text encoder as written (`--literal`):
                       what the model itself makes of words it never saw
+  name_accuracy       roster characters, the name as a user writes it (not the tag: name_forms, e.g.
+                      "Miku Hatsune", "Hibiki (Kantai Collection)", "kirisame from Touhou"), read as
+                      infer.py reads it (names grounded: textcolor.charnames)
+  name_literal_accuracy  the same names given to the text encoder as written (`--literal`)
   eye_accuracy        original characters, the eye colour tag alone ("green_eyes") -> nearest eye colour
   combo_accuracy      original characters, "X_hair, Y_eyes" -> hit only if hair and eyes both right
   hair_delta          originals, own tags vs the same tags with the hair tag swapped for the hair
@@ -59,6 +63,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
 from textcolor import cli, synth, vocab
+from textcolor.charnames import name_words
 from textcolor.colorize import DEFAULT_MODEL, Colorizer
 from textcolor.memory import keep_freed_memory
 from textcolor.xdog import sketch_array
@@ -78,7 +83,7 @@ PHRASES = {
     "scarlet-haired girl": "red_hair",
 }
 KEYS = ("l1", "psnr", "ssim",
-        "tag_accuracy", "swap_accuracy", "pair_accuracy", "pair_2x_accuracy",
+        "tag_accuracy", "swap_accuracy", "pair_accuracy", "pair_2x_accuracy", "name_accuracy", "name_literal_accuracy",
         "monochrome_chroma", "color_chroma",
         "attribute_accuracy", "lone_attribute_accuracy", "phrase_accuracy", "phrase_literal_accuracy",
         "eye_accuracy", "combo_accuracy",
@@ -174,6 +179,15 @@ def prototype_names(kind: str) -> list[str]:
     return list(PAIR)
 
 
+def name_forms(tag: str, series: str) -> list[str]:
+    """Ways a user writes a roster character's name, none of them the tag itself: title case, the
+    name's words reversed, the series in brackets, "<the name's longest word> from <series>"."""
+    def title(words):
+        return " ".join(w.capitalize() for w in words)
+    name, show = name_words(tag), title(name_words(series))
+    return [title(name), title(name[::-1]), f"{title(name)} ({show})", f"{max(name, key=len)} from {show}"]
+
+
 def build_cases(n: int, size: int, offset: int = 0) -> tuple[list[Case], dict[str, np.ndarray]]:
     """The cases of n held-out characters, render seeds EVAL_SEED + offset + i (the colours asked
     for cycle with i, whatever the offset)."""
@@ -196,6 +210,10 @@ def build_cases(n: int, size: int, offset: int = 0) -> tuple[list[Case], dict[st
         cases.append(Case(s, ", ".join(s.tags), me, "tag"))
         other = (me + 1 + int(rng.integers(len(names) - 1))) % len(names)
         cases.append(Case(s, names[other], other, "swap"))
+        # the same sketch and character, named as a user writes it (each form in turn, by i)
+        forms = name_forms(s.character, vocab.load_roster()[me].series)
+        written = forms[(i // len(names)) % len(forms)]
+        cases += [Case(s, written, me, "name"), Case(s, written, me, "name_literal")]
         # identical hibiki/akatsuki sketches: the tag alone decides; also drawn at twice --size,
         # since a user's sketch is rarely drawn at the model's size
         for kind, px in (("pair", size), ("pair_2x", 2 * size)):
@@ -224,12 +242,12 @@ def build_cases(n: int, size: int, offset: int = 0) -> tuple[list[Case], dict[st
 
 
 OUTSIDE_LABELS = (vocab.SKIN, vocab.EYES, vocab.OUTFIT, vocab.ACCESSORY)  # outside_delta's regions
-ACCURACIES = ("tag", "swap", "pair", "pair_2x", "attribute", "lone_attribute", "phrase", "phrase_literal", "eye",
-              "combo")
-LITERAL = ("phrase_literal",)  # cases coloured with colour-name grounding off
+ACCURACIES = ("tag", "swap", "pair", "pair_2x", "name", "name_literal", "attribute", "lone_attribute", "phrase",
+              "phrase_literal", "eye", "combo")
+LITERAL = ("phrase_literal", "name_literal")  # cases coloured with name grounding off
 # the hair prototype set of each kind (eyes are always classified against protos["eyes"])
-PROTOTYPES = {"tag": "roster", "swap": "roster", "pair": "pair", "pair_2x": "pair_2x", "attribute": "colors",
-              "lone_attribute": "colors", "phrase": "colors", "phrase_literal": "colors", "combo": "colors"}
+PROTOTYPES = {"tag": "roster", "swap": "roster", "name": "roster", "name_literal": "roster", "pair": "pair",
+              "pair_2x": "pair_2x", "attribute": "colors", "lone_attribute": "colors", "phrase": "colors", "phrase_literal": "colors", "combo": "colors"}
 OWN_TAGS = ("tag", "attribute")  # the cases coloured with a character's own full tag list
 
 
@@ -316,7 +334,7 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
 
 def colorize_cases(colorizer, cases: list[Case], batch: int = 32, desc: str = "evaluating") -> list[np.ndarray]:
     """Each case through the infer.py path; one sketch and `prepare` per sample, shared by its cases.
-    LITERAL cases are coloured with colour-name grounding off (`infer.py --literal`)."""
+    LITERAL cases are coloured with name grounding off (`infer.py --literal`)."""
     prepared = {}
     for case in cases:
         key = id(case.sample)
@@ -324,11 +342,11 @@ def colorize_cases(colorizer, cases: list[Case], batch: int = 32, desc: str = "e
             sketch = sketch_array(case.sample.image, colorizer.cfg.xdog)
             prepared[key] = colorizer.prepare(sketch)
     outs: list[np.ndarray | None] = [None] * len(cases)
-    grounding = getattr(colorizer, "ground_colors", True)
+    grounding = getattr(colorizer, "ground_words", True)
     try:
         for literal in (False, True):
             todo = [i for i, c in enumerate(cases) if (c.kind in LITERAL) == literal]
-            colorizer.ground_colors = grounding and not literal
+            colorizer.ground_words = grounding and not literal
             for j in tqdm(range(0, len(todo), batch), desc=desc, unit="batch", leave=False):
                 chunk = todo[j:j + batch]
                 imgs = colorizer.colorize_prepared([prepared[id(cases[i].sample)] for i in chunk],
@@ -336,7 +354,7 @@ def colorize_cases(colorizer, cases: list[Case], batch: int = 32, desc: str = "e
                 for i, img in zip(chunk, imgs):
                     outs[i] = np.asarray(img)
     finally:
-        colorizer.ground_colors = grounding
+        colorizer.ground_words = grounding
     return outs
 
 
@@ -394,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     p = cli.parser("textcolor-evaluate", __doc__)
     p.add_argument("--checkpoint", type=Path, help="model to evaluate (default: the shipped model)")
     p.add_argument("--baseline", type=Path, help="also evaluate this (e.g. untagged, layout none) checkpoint")
-    p.add_argument("--n", type=int, default=100, help="held-out samples (each gives 13 cases)")
+    p.add_argument("--n", type=int, default=100, help="held-out samples (each gives 16 cases)")
     p.add_argument("--size", type=int, default=256,
                    help="px the held-out set is rendered (drawn) at; the model colours it at its working "
                         "resolution, as infer.py does (default 256)")

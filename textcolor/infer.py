@@ -27,8 +27,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--grid", type=Path, help="also write one labelled strip: sketch, then one panel per prompt")
     p.add_argument("--from-color", action="store_true", help="inputs are colour images: extract the sketch with XDoG")
     p.add_argument("--literal", action="store_true",
-                   help="give colour phrases to the text encoder as written, without reading their colour name "
-                        "(\"crimson hair\" -> red_hair; textcolor.colorwords)")
+                   help="give phrases to the text encoder as written, without reading colour names and "
+                        "character names as our tags (\"crimson hair\" -> red_hair, textcolor.colorwords; "
+                        "\"Reimu Hakurei\" -> hakurei_reimu, textcolor.charnames)")
     p.add_argument("--strength", type=float, default=1.0, help="tag strength: 0 untagged, 1 normal, >1 exaggerated")
     p.add_argument("--size", type=int, help="working resolution (default: the model's training size)")
     p.add_argument("--checkpoint", type=Path, help="train.py checkpoint, run dir or .safetensors (default: shipped model)")
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
 
     torch.manual_seed(args.seed)
     colorizer = Colorizer.from_checkpoint(args.checkpoint, device=args.device, size=args.size)
-    colorizer.ground_colors = not args.literal
+    colorizer.ground_words = not args.literal
     grid_rows, failed = [], 0
     for src in tqdm(inputs, disable=len(inputs) == 1, desc="colouring", unit="img"):
         try:

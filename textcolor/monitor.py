@@ -46,7 +46,7 @@ def flat_hparams(cfg: Config) -> dict:
     keep = ("tags.layout", "tags.k", "tags.pool", "tags.heads", "tags.drop_prob", "gen.base", "gen.depth", "gen.norm",
             "gen.act", "gen.dropout", "disc.layers", "disc.norm", "disc.cond_tags", "loss.adv", "loss.penalty",
             "loss.lambda_adv", "loss.lambda_l1", "loss.lambda_gp", "loss.gp_every", "loss.lambda_hair",
-            "loss.lambda_eyes", "loss.lambda_locality", "loss.lambda_shift", "optim.lr",
+            "loss.lambda_eyes", "loss.lambda_locality", "loss.lambda_shift", "optim.lr", "optim.decay_steps",
             "train.batch_size", "train.steps", "data.size", "data.source")
     d = to_dict(cfg)
     out = {}

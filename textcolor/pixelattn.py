@@ -23,11 +23,9 @@ from PIL import Image
 from textcolor import cli, synth
 from textcolor.cli import UsageError
 from textcolor.colorize import Colorizer, Prepared
-from textcolor.colorwords import ground_prompt
 from textcolor.evaluate import EVAL_SEED
 from textcolor.grid import labelled_grid
 from textcolor.imageio import save_png_atomic
-from textcolor.tags import parse_prompt
 from textcolor.vocab import MASK_LABELS
 
 NONE = "(none)"
@@ -37,10 +35,7 @@ PANEL = 160
 
 def heard_tags(colorizer: Colorizer, prompt: str) -> list[str]:
     """The prompt's tags as the model hears them (grounded unless the colorizer is literal), then NONE."""
-    items = parse_prompt(prompt)
-    if colorizer.ground_colors:
-        items = ground_prompt(items)
-    return [name for name, _ in items] + [NONE]
+    return [name for name, _ in colorizer.heard(prompt)] + [NONE]
 
 
 def pixel_attention(colorizer: Colorizer, item: Prepared, prompt: str) -> dict[int, np.ndarray]:
@@ -116,7 +111,7 @@ def run(args) -> int:
     if args.n < 1:
         raise UsageError(f"--n must be ≥ 1, got {args.n}")
     colorizer = Colorizer.from_checkpoint(args.checkpoint, device=args.device)
-    colorizer.ground_colors = not args.literal
+    colorizer.ground_words = not args.literal
     if colorizer.encoder is None:
         raise UsageError("this model has no tag conditioning")
     if args.sketch:

@@ -92,6 +92,22 @@ def _update(opt: torch.optim.Optimizer, module: torch.nn.Module, loss: torch.Ten
 
 
 @torch.no_grad()
+def lr_at(step: int, lr: float, steps: int, decay_steps: int, decay_to: float) -> float:
+    """The learning rate of update `step` (0-based): `lr` until the last `decay_steps` of `steps`,
+    then a straight line to lr × decay_to at the final update (warmup-stable-decay without warmup)."""
+    start = steps - decay_steps
+    if decay_steps == 0 or step < start:
+        return lr
+    frac = (step - start + 1) / decay_steps   # the final update (step = steps - 1) lands on decay_to
+    return lr * (1.0 - frac * (1.0 - decay_to))
+
+
+def set_lr(opts: tuple[torch.optim.Optimizer, ...], lr: float) -> None:
+    for opt in opts:
+        for group in opt.param_groups:
+            group["lr"] = lr
+
+
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     for pe, p in zip(ema.parameters(), model.parameters()):
         pe.lerp_(p.detach(), 1 - decay)
@@ -389,6 +405,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
                 # scalars at step 0 and every log_every after (a short run shows); a step's losses are
                 # those of the weights before its update, so it logs at its own index (step - 1 below)
                 log_now = step % cfg.train.log_every == 0
+                set_lr((m.opt_g, m.opt_d), lr_at(step, cfg.optim.lr, cfg.train.steps, cfg.optim.decay_steps,
+                                                 cfg.optim.decay_to))
                 metrics = train_step(sketch, image, embed(encoder, prompts, cfg.tags.pool, device), step,
                                      want_norms=log_now, mask=mask, swap=swap)
                 check_finite(metrics, step)
