@@ -140,3 +140,26 @@ def test_combo_eyes_as_hair_counts_irises_that_follow_the_hair_tag():
     r = evaluate.score(outputs, cases, protos)
     assert r["combo_accuracy"] == pytest.approx(10 / 12)
     assert r["combo_eyes_as_hair"] == pytest.approx(0.5)
+
+
+def test_table_joins_json_files_and_their_parts(tmp_path, capsys):
+    run = {"l1": 0.07, "tag_accuracy": 1.0, "oracle": {"l1": 0.0, "tag_accuracy": 1.0}}
+    old = {"l1": 0.3}   # measured before tag_accuracy existed
+    (tmp_path / "a.json").write_text(json.dumps(run))
+    (tmp_path / "b.json").write_text(json.dumps(old))
+    assert evaluate.main(["--table", f"new={tmp_path / 'a.json'}", f"oracle={tmp_path / 'a.json'}#oracle",
+                          f"old={tmp_path / 'b.json'}"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| metric | new | oracle | old |"
+    assert "| l1 | 0.070 | 0.000 | 0.300 |" in lines
+    assert "| tag_accuracy | 100.0% | 100.0% | n/a |" in lines
+
+
+@pytest.mark.parametrize("spec, message", [("no-label", "expected LABEL=FILE"), ("x={d}/a.json#baseline", "no 'baseline'"),
+                                           ("x={d}/missing.json", "missing.json"), ("x={d}/bad.json", "not JSON")])
+def test_table_bad_column_is_one_line(tmp_path, capsys, spec, message):
+    (tmp_path / "a.json").write_text(json.dumps({"l1": 0.1}))
+    (tmp_path / "bad.json").write_text("{")
+    assert evaluate.main(["--table", spec.format(d=tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

@@ -5,6 +5,8 @@
     python -m textcolor.evaluate --size 512                        # the same held-out set drawn at 512 px
     python -m textcolor.evaluate --checkpoint runs/x/checkpoints/step_0000250.pt --offset 500000000 --n 24
                                                                    # another held-out set, to pick a checkpoint on
+    python -m textcolor.evaluate --table "256 px=eval_256.json" "oracle=eval_256.json#oracle" "512 px=eval_512.json"
+                                                                   # one table from earlier --json files
 
 The held-out characters are rendered at --size px and coloured through the infer.py path: the
 XDoG sketch of the render, `Colorizer.prepare` (which applies the resolution policy), then
@@ -422,7 +424,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device")
     p.add_argument("--oracle", action="store_true", help="also score the ground-truth renders")
     p.add_argument("--json", type=Path, help="write the results here")
+    p.add_argument("--table", nargs="+", metavar="LABEL=FILE",
+                   help="print one table from earlier --json files, a column each (FILE#oracle or FILE#baseline: "
+                        "that part of the file), and evaluate nothing")
     args = p.parse_args(argv)
+    if args.table:
+        return cli.run(lambda: _print_table(args.table))
     if args.n < 1:
         print("error: --n must be ≥ 1", file=sys.stderr)
         return 2
@@ -434,6 +441,30 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     keep_freed_memory()
     return cli.run(lambda: _run(args))
+
+
+def read_column(spec: str) -> tuple[str, dict]:
+    """"LABEL=FILE" or "LABEL=FILE#part" -> (LABEL, the metrics in that --json file or its part)."""
+    label, eq, where = spec.partition("=")
+    if not eq or not label or not where:
+        raise cli.UsageError(f"--table {spec!r}: expected LABEL=FILE or LABEL=FILE#oracle")
+    path, _, part = where.partition("#")
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise cli.UsageError(f"{path}: not JSON ({e.msg})") from None
+    if part:
+        if not isinstance(data.get(part), dict):
+            raise cli.UsageError(f"{path}: no {part!r} results in it")
+        data = data[part]
+    if not isinstance(data, dict) or "l1" not in data:
+        raise cli.UsageError(f"{path}: not a textcolor.evaluate --json result")
+    return label, data
+
+
+def _print_table(specs: list[str]) -> int:
+    print(format_table(dict(read_column(spec) for spec in specs)))
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
