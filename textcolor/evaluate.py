@@ -201,6 +201,7 @@ def build_cases(n: int, size: int, offset: int = 0) -> tuple[list[Case], dict[st
                                 for t in eye_tags])}
     protos["pair"] = protos["roster"][[names.index(t) for t in PAIR]]
     protos["pair_2x"] = np.stack([prototype(2 * size, character=t) for t in PAIR])
+    series = [c.series for c in vocab.load_roster()]   # in names' order, for name_forms
     away = farthest(protos["colors"])  # the hair colour tag the locality prompt swaps in
     cases: list[Case] = []
     rng = np.random.default_rng(0)
@@ -213,7 +214,7 @@ def build_cases(n: int, size: int, offset: int = 0) -> tuple[list[Case], dict[st
         other = (me + 1 + int(rng.integers(len(names) - 1))) % len(names)
         cases.append(Case(s, names[other], other, "swap"))
         # the same sketch and character, named as a user writes it (each form in turn, by i)
-        forms = name_forms(s.character, vocab.load_roster()[me].series)
+        forms = name_forms(s.character, series[me])
         written = forms[(i // len(names)) % len(forms)]
         cases += [Case(s, written, me, "name"), Case(s, written, me, "name_literal")]
         # identical hibiki/akatsuki sketches: the tag alone decides; also drawn at twice --size,
@@ -249,7 +250,8 @@ ACCURACIES = ("tag", "swap", "pair", "pair_2x", "name", "name_literal", "attribu
 LITERAL = ("phrase_literal", "name_literal")  # cases coloured with name grounding off
 # the hair prototype set of each kind (eyes are always classified against protos["eyes"])
 PROTOTYPES = {"tag": "roster", "swap": "roster", "name": "roster", "name_literal": "roster", "pair": "pair",
-              "pair_2x": "pair_2x", "attribute": "colors", "lone_attribute": "colors", "phrase": "colors", "phrase_literal": "colors", "combo": "colors"}
+              "pair_2x": "pair_2x", "attribute": "colors", "lone_attribute": "colors", "phrase": "colors",
+              "phrase_literal": "colors", "combo": "colors"}
 OWN_TAGS = ("tag", "attribute")  # the cases coloured with a character's own full tag list
 
 
@@ -454,7 +456,7 @@ def read_column(spec: str) -> tuple[str, dict]:
     except json.JSONDecodeError as e:
         raise cli.UsageError(f"{path}: not JSON ({e.msg})") from None
     if part:
-        if not isinstance(data.get(part), dict):
+        if not isinstance(data, dict) or not isinstance(data.get(part), dict):
             raise cli.UsageError(f"{path}: no {part!r} results in it")
         data = data[part]
     if not isinstance(data, dict) or "l1" not in data:

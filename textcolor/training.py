@@ -91,7 +91,6 @@ def _update(opt: torch.optim.Optimizer, module: torch.nn.Module, loss: torch.Ten
     return norm
 
 
-@torch.no_grad()
 def lr_at(step: int, lr: float, steps: int, decay_steps: int, decay_to: float) -> float:
     """The learning rate of update `step` (0-based): `lr` until the last `decay_steps` of `steps`,
     then a straight line to lr × decay_to at the final update (warmup-stable-decay without warmup)."""
@@ -108,6 +107,7 @@ def set_lr(opts: tuple[torch.optim.Optimizer, ...], lr: float) -> None:
             group["lr"] = lr
 
 
+@torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     for pe, p in zip(ema.parameters(), model.parameters()):
         pe.lerp_(p.detach(), 1 - decay)
