@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from textcolor import evaluate, synth
+from textcolor import evaluate, synth, vocab
 
 ACCURACIES = [k for k in evaluate.KEYS if k.endswith("_accuracy")]
 
@@ -26,6 +26,7 @@ def test_oracle_scores_perfectly(size):
     assert set(r["outside_delta_by_region"]) == {"skin", "eyes", "outfit", "accessory"}
     assert max(r["outside_delta_by_region"].values()) < 1
     assert r["accessory_delta_by_kind"] and max(r["accessory_delta_by_kind"].values()) < 1
+    assert set(r["l1_by_region"]) == set(vocab.MASK_LABELS) and max(r["l1_by_region"].values()) == 0
 
 
 def test_accessory_kind_is_the_most_specific_tag():
@@ -48,8 +49,21 @@ def test_hair_misses_name_the_wanted_and_the_read_colour():
     assert r["lone_attribute_accuracy"] == pytest.approx(11 / 12)
 
 
+def test_l1_by_region_puts_the_error_where_it_is_and_adds_up_to_l1():
+    cases, protos = evaluate.build_cases(12, 64)
+    outputs = evaluate.oracle_outputs(cases, 64)
+    i = next(i for i, c in enumerate(cases) if c.kind == "tag")
+    hair = cases[i].sample.mask == vocab.HAIR
+    outputs[i] = outputs[i].copy()
+    outputs[i][hair] = 255 - outputs[i][hair]   # only the hair of one own-tag case is wrong
+    r = evaluate.score(outputs, cases, protos)
+    assert r["l1"] > 0
+    assert r["l1_by_region"]["hair"] == pytest.approx(r["l1"])
+    assert sum(r["l1_by_region"].values()) == pytest.approx(r["l1"])
+    assert all(v == 0 for k, v in r["l1_by_region"].items() if k != "hair")
+
+
 def test_cases_cover_every_colour_at_n12():
-    from textcolor import vocab
     colors = vocab.load_colors()
     cases, _ = evaluate.build_cases(12, 64)
     prompts = {kind: {c.prompt for c in cases if c.kind == kind} for kind in {c.kind for c in cases}}

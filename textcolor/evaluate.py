@@ -45,6 +45,8 @@ results counts what was scored.
   combo_eyes_as_hair  of the combo cases whose eyes are wrong, the share whose eyes read as the eye
                       colour nearest in hue to the hair colour asked for: the irises following the hair tag
   outside_delta_by_region: outside_delta per region (skin, eyes, outfit, accessory)
+  l1_by_region        l1 split by where the error lies (background, skin, hair, ...): each region's
+                      summed error over all pixels, so the parts add up to l1
   accessory_delta_by_kind: the accessory's ΔE by kind (hairclip, hairband, beret, ...)
 Colours cycle with the sample index, so n ≥ 12 covers every hair, eye and phrase colour.
 The same metrics on the ground-truth renders (`oracle`) check that the measurement itself is sound:
@@ -268,6 +270,8 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
     combo_eye_wrong = combo_eye_as_hair = 0
     by_region: dict[str, list[float]] = {}  # locality: ΔE in each region outside the hair
     by_accessory: dict[str, list[float]] = {}  # locality: the accessory's ΔE by kind (hairclip, beret, ...)
+    l1_parts = np.zeros(len(vocab.MASK_LABELS))  # summed |error| of the own-tag cases by region (l1_by_region)
+    l1_pixels = 0
     names = {kind: prototype_names(kind) for kind in {*PROTOTYPES.values(), "eyes"}}
     recon, mono, colour, hair_d, outside_d, bg_c, bg_l = [], [], [], [], [], [], []
     for out, case in zip(outputs, cases):
@@ -292,6 +296,9 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
             continue
         if case.kind == "tag":
             target = case.sample.image
+            error = np.abs(out.astype(np.float64) - target).mean(-1) / 127.5
+            l1_parts += np.bincount(mask.ravel(), weights=error.ravel(), minlength=len(l1_parts))
+            l1_pixels += error.size
             recon.append((np.abs(out.astype(np.float64) - target).mean() / 127.5,
                           peak_signal_noise_ratio(target, out, data_range=255),
                           structural_similarity(target, out, channel_axis=2, data_range=255)))
@@ -331,6 +338,8 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
     res["eye_misses"] = dict(eye_misses.most_common())
     res["combo_eyes_as_hair"] = combo_eye_as_hair / combo_eye_wrong if combo_eye_wrong else float("nan")
     res["outside_delta_by_region"] = {k: mean(v) for k, v in by_region.items()}
+    res["l1_by_region"] = {name: float(part / l1_pixels) for name, part in zip(vocab.MASK_LABELS, l1_parts)
+                           if l1_pixels}
     res["accessory_delta_by_kind"] = {k: mean(v) for k, v in sorted(by_accessory.items())}
     res["cases"] = {k: len(v) for k, v in hits.items()} | {"monochrome": len(mono), "locality": len(hair_d)}
     return res
