@@ -299,7 +299,7 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
             error = np.abs(out.astype(np.float64) - target).mean(-1) / 127.5
             l1_parts += np.bincount(mask.ravel(), weights=error.ravel(), minlength=len(l1_parts))
             l1_pixels += error.size
-            recon.append((np.abs(out.astype(np.float64) - target).mean() / 127.5,
+            recon.append((error.mean(),
                           peak_signal_noise_ratio(target, out, data_range=255),
                           structural_similarity(target, out, channel_axis=2, data_range=255)))
             colour.append(chroma(out, figure))
