@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -263,6 +264,20 @@ def test_lr_decays_linearly_over_the_last_steps():
     assert all(lr_at(s, 1e-4, 10, 0, 0.0) == 1e-4 for s in range(10))   # decay_steps=0: constant
 
 
+def test_training_wall_time_adds_up_over_resumed_chunks(tiny_cfg, tmp_path):
+    """A recipe trained in chunks is timed as their sum: each checkpoint carries the wall time of
+    every chunk that led to it."""
+    first = train(tiny_cfg, tmp_path / "run", max_steps=2)          # stops after the step-2 checkpoint
+    before = load_checkpoint(first.checkpoint)["train_seconds"]
+    assert 0 < before <= first.train_seconds
+    t0 = time.perf_counter()
+    second = train(tiny_cfg, tmp_path / "run", resume=True)
+    chunk = time.perf_counter() - t0
+    after = load_checkpoint(second.checkpoint)["train_seconds"]
+    assert second.step == 4 and before < after <= before + chunk
+    assert second.train_seconds >= after
+
+
 def test_run_dir_layout_and_tensorboard(tiny_cfg, tmp_path):
     res = train(tiny_cfg, tmp_path / "run")
     run = tmp_path / "run"
@@ -277,7 +292,8 @@ def test_run_dir_layout_and_tensorboard(tiny_cfg, tmp_path):
     ea = EventAccumulator(str(run), size_guidance={"images": 0}).Reload()
     tags = ea.Tags()
     assert {"samples", "tag_ablation"} <= set(tags["images"])
-    assert {"loss/d", "loss/gp", "loss/l1", "score/real", "speed/images_per_s", "grad_norm/g"} <= set(tags["scalars"])
+    assert {"loss/d", "loss/gp", "loss/l1", "score/real", "speed/images_per_s", "grad_norm/g",
+            "time/train_minutes"} <= set(tags["scalars"])
     assert "final/val_l1" in tags["scalars"]
     from tensorboard.backend.event_processing.plugin_event_accumulator import (
         EventAccumulator as PluginAccumulator,

@@ -2,7 +2,8 @@
 
 A checkpoint is one dict saved with torch.save and loaded with `weights_only=True`, so it may hold
 only tensors, numbers, strings, lists and dicts:
-    format, version, step, samples_seen, config (dict), G, G_ema (or absent), D, opt_g, opt_d,
+    format, version, step, samples_seen, train_seconds (wall time of every chunk that led here; absent
+    in checkpoints older than it), config (dict), G, G_ema (or absent), D, opt_g, opt_d,
     rng {torch, cuda, tagdrop}, tags {model, names, vectors}
 Files: checkpoints/step_000100.pt ... and last.pt, a hard link to the newest one.
 """

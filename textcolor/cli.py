@@ -140,5 +140,6 @@ def _train(args: argparse.Namespace) -> int:
     if result.stopped_by_signal:
         return 0
     print(f"done: step {result.step}, checkpoint {result.checkpoint}, "
+          f"{result.train_seconds / 60:.1f} min of training wall time (resumed chunks included), "
           f"logs: tensorboard --logdir {out} --samples_per_plugin images=1000")
     return 0

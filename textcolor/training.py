@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -249,6 +250,7 @@ class RunResult:
     metrics: dict[str, float] = field(default_factory=dict)
     checkpoint: Path | None = None
     stopped_by_signal: bool = False
+    train_seconds: float = 0.0                 # wall time of this run and of the chunks it resumed
     generator: torch.nn.Module | None = None   # the run's final generator (the EMA one when kept)
     encoder: object = None                     # its TagEncoder (None: untagged); for the projector export
 
@@ -301,6 +303,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     """Train per `cfg` into `out_dir` (config.yaml, checkpoints/, TensorBoard events).
 
     `max_steps` stops early after that many steps of this call (tests use it to simulate a crash)."""
+    t_start = time.perf_counter()
     out_dir = Path(out_dir)
     dd = init_distributed(cfg.train.device)
     device = pick_device(cfg.train.device, dd.local_rank)
@@ -325,6 +328,9 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
     skipped = getattr(train_ds, "skipped", [])
     step = state["step"] if state else 0
     samples = state["samples_seen"] if state else 0
+    # a recipe trained in chunks (--resume) is timed as the sum of its chunks, setup included
+    seconds_before = float(state.get("train_seconds", 0.0)) if state else 0.0
+    train_seconds = lambda: seconds_before + time.perf_counter() - t_start  # noqa: E731
     sampler = ResumableSampler(len(train_ds), cfg.train.seed, samples, dd.rank, dd.world)
     loader = DataLoader(train_ds, batch_size=cfg.train.batch_size, sampler=sampler, drop_last=True,
                         num_workers=cfg.data.workers, persistent_workers=False, worker_init_fn=_ignore_stop_signals,
@@ -373,8 +379,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
         check_finite_weights(m, step - 1)  # every rank: they hold the same weights
         if not dd.main:
             return None
-        return save_checkpoint(state_dict(m, cfg, step, samples, tagdrop, encoder), out_dir / "checkpoints",
-                               cfg.train.keep_last)
+        return save_checkpoint(state_dict(m, cfg, step, samples, tagdrop, encoder, train_seconds()),
+                               out_dir / "checkpoints", cfg.train.keep_last)
 
     mem = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
     # RNG last: everything above may draw from the global generator; the loop must not see that
@@ -416,6 +422,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
                 scalars.add(metrics)
                 if log_now and dd.main:
                     result.metrics = scalars.write(writer, step - 1, m)
+                    writer.add_scalar("time/train_minutes", train_seconds() / 60, step - 1)
                     bar.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in result.metrics.items()
                                      if k.startswith("loss/")})
                 if dd.main and step % cfg.train.image_every == 0:
@@ -430,6 +437,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int
         if dd.main:
             tqdm.write(f"stopped by signal {stop.signal} at step {step}; checkpoint {last_ckpt}")
     result.step, result.checkpoint, result.stopped_by_signal = step, last_ckpt, stop.signal is not None
+    result.train_seconds = train_seconds()
     if dd.main:
         result.generator, result.encoder = G_out, encoder
         if step == cfg.train.steps:

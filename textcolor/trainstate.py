@@ -41,10 +41,11 @@ def build(cfg: Config, embed_dim: int, device: torch.device) -> Models:
     return Models(G, D, G_ema, torch.optim.Adam(G.parameters(), **kw), torch.optim.Adam(D.parameters(), **kw))
 
 
-def state_dict(m: Models, cfg: Config, step: int, samples: int, tagdrop: torch.Generator, encoder) -> dict:
+def state_dict(m: Models, cfg: Config, step: int, samples: int, tagdrop: torch.Generator, encoder,
+               train_seconds: float = 0.0) -> dict:
     names, vectors = encoder.table() if encoder is not None else ([], torch.zeros(0))
     return {
-        "step": step, "samples_seen": samples, "config": to_dict(cfg),
+        "step": step, "samples_seen": samples, "train_seconds": float(train_seconds), "config": to_dict(cfg),
         "G": m.G.state_dict(), "D": m.D.state_dict(),
         **({"G_ema": m.G_ema.state_dict()} if m.G_ema is not None else {}),
         "opt_g": m.opt_g.state_dict(), "opt_d": m.opt_d.state_dict(),
