@@ -26,6 +26,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from textcolor import __version__, cli
 from textcolor.config import Config, ConfigError, from_dict, to_dict
+from textcolor.deferredwarnings import shown_if_it_succeeds
 from textcolor.models import Generator
 
 FORMAT = "textcolor-checkpoint"
@@ -171,7 +172,8 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     if problem:
         raise CheckpointError(f"{p}: refused to load ({problem})")
     try:
-        state = torch.load(p, map_location=map_location, weights_only=True)
+        with shown_if_it_succeeds():
+            state = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         # PyTorch's message is a paragraph about weights_only; keep only what it found
         found = re.search(r"(?:unsupported|Unsupported) (?:GLOBAL|global|operand) ([\w.]+)", str(e))

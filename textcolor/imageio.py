@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from textcolor.deferredwarnings import shown_if_it_succeeds
+
 # 64 MP is ~8000×8000: larger than any real illustration, small enough to decode in ~200 MB.
 MAX_PIXELS = 64_000_000
 
@@ -73,7 +75,7 @@ def _open_header(path: Path, max_pixels: int) -> Image.Image:
         raise BadImageError(f"{path}: no such file", "missing") from None
     except OSError as e:
         raise BadImageError(f"{path}: cannot read ({e.strerror or e})", "unreadable") from None
-    with warnings.catch_warnings():
+    with shown_if_it_succeeds(), warnings.catch_warnings():
         # PIL warns above its own limit; ours is checked right below, with a clearer message.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -147,9 +149,10 @@ def _to_rgb(img: Image.Image, name: str) -> Image.Image:
 def _decoded_rgb(img: Image.Image, name: str, max_pixels: int) -> Image.Image:
     _check_size(img.size, name, max_pixels)
     try:
-        img.load()
-        img = ImageOps.exif_transpose(img)
-        return _to_rgb(img, name)
+        with shown_if_it_succeeds():
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb(img, name)
     except BadImageError:
         raise
     except Exception:  # PIL decoders fail with OSError, SyntaxError, EOFError, ValueError, zlib.error ...

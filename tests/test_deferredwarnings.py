@@ -1,0 +1,64 @@
+"""A read that fails says one line: the library warnings on the way to the failure are dropped."""
+import pickle
+import warnings
+
+import pytest
+
+from textcolor.checkpoint import CheckpointError, load_checkpoint
+from textcolor.deferredwarnings import shown_if_it_succeeds
+from textcolor.imageio import BadImageError, open_rgb
+
+
+def _warn_then(fail: bool) -> None:
+    with shown_if_it_succeeds():
+        warnings.warn("on the way", UserWarning)
+        if fail:
+            raise ValueError("the cause")
+
+
+def test_warnings_are_shown_when_the_read_succeeds():
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        _warn_then(fail=False)
+    assert [str(w.message) for w in seen] == ["on the way"]
+    assert seen[0].category is UserWarning and seen[0].filename == __file__
+
+
+def test_warnings_are_dropped_when_the_read_fails():
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="the cause"):
+            _warn_then(fail=True)
+    assert seen == []
+
+
+def test_an_error_filter_still_raises():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning, match="on the way"):
+            _warn_then(fail=False)
+
+
+def test_corrupt_tiff_gives_the_error_alone(tmp_path):
+    path = tmp_path / "img.tif"
+    path.write_bytes(b"II*\x00\x08\x00\x00\x00")  # a TIFF header whose first directory is cut off
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(BadImageError, match="not an image"):
+            open_rgb(path)
+    assert seen == []
+
+
+class _Calls:
+    def __reduce__(self):
+        return (print, ("never",))
+
+
+def test_protocol_5_pickle_gives_the_refusal_alone(tmp_path):
+    path = tmp_path / "evil.pt"
+    path.write_bytes(pickle.dumps(_Calls(), protocol=5))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(CheckpointError, match="refused to load"):
+            load_checkpoint(path)
+    assert seen == []
