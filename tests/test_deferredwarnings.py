@@ -62,3 +62,17 @@ def test_protocol_5_pickle_gives_the_refusal_alone(tmp_path):
         with pytest.raises(CheckpointError, match="refused to load"):
             load_checkpoint(path)
     assert seen == []
+
+
+def test_tiff_whose_header_warns_and_then_fails_to_decode_gives_the_error_alone(tmp_path):
+    # found by tests/test_faults_fuzz.py: the header opens with "Corrupt EXIF data", the strip is missing
+    path = tmp_path / "img.png"
+    path.write_bytes(b"II*\x00\x08\x00\x00\x00\n\x00\x00\x01\x04\x00\x01\x00\x00\x00!\x00\x00\x00\x01\x01\x04"
+                     b"\x00\x01\x00\x00\x00\x14\x00\x00\x00\x02\x01\x03\x00\x01\x00\x00\x00 \x00\x00\x00\x03"
+                     b"\x01\x03\x00\x01\x00\x00\x00\x01\x00\x00\x00\x06\x01\x03\x00\x01\x00\x00\x00\x01\x00"
+                     b"\x00\x00\x11\x01\x04\x00\x01\x00\x00\x00\x86\x00\x00\x00")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(BadImageError, match="truncated or corrupt"):
+            open_rgb(path)
+    assert seen == []

@@ -172,7 +172,8 @@ def open_rgb(source: str | Path | Image.Image | np.ndarray, max_pixels: int = MA
     if isinstance(source, Image.Image):
         return _decoded_rgb(source, getattr(source, "filename", "") or "image", max_pixels)
     path = Path(source)
-    with _open_header(path, max_pixels) as img:
+    # a header that opens with warnings may still fail to decode: keep them until the whole read has worked
+    with shown_if_it_succeeds(), _open_header(path, max_pixels) as img:
         return _decoded_rgb(img, str(path), max_pixels)
 
 
