@@ -37,7 +37,11 @@ def run_probe(env_value: str) -> tuple[bool, int]:
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only")
 def test_freed_memory_is_reused_without_page_faults():
     pages = 64 * 2 ** 20 // 4096
-    took, faults = run_probe("1")
-    assert took and faults < pages // 10              # reused: (almost) no new pages
+    # glibc falls back to mmap when sbrk cannot grow the heap (the address-space layout is
+    # randomised per process; a mapping just above the heap would block it). One CI run saw every
+    # page faulted in while the same probe passed alone, so a few fresh processes are tried.
+    probes = [run_probe("1") for _ in range(3)]
+    assert all(took for took, _ in probes)
+    assert min(faults for _, faults in probes) < pages // 10   # reused: (almost) no new pages
     took, faults = run_probe("0")                     # opted out: glibc's default
     assert not took and faults > pages // 2           # a fresh mmap per op, every page faulted in
