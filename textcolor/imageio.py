@@ -75,7 +75,7 @@ def _open_header(path: Path, max_pixels: int) -> Image.Image:
         raise BadImageError(f"{path}: no such file", "missing") from None
     except OSError as e:
         raise BadImageError(f"{path}: cannot read ({e.strerror or e})", "unreadable") from None
-    with shown_if_it_succeeds(), warnings.catch_warnings():
+    with warnings.catch_warnings():
         # PIL warns above its own limit; ours is checked right below, with a clearer message.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -98,7 +98,7 @@ def _open_header(path: Path, max_pixels: int) -> Image.Image:
 
 def probe(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
     """(width, height) from the file header, without decoding pixels; BadImageError if unusable."""
-    with _open_header(Path(path), max_pixels) as img:
+    with shown_if_it_succeeds(), _open_header(Path(path), max_pixels) as img:
         return img.size
 
 
@@ -149,10 +149,9 @@ def _to_rgb(img: Image.Image, name: str) -> Image.Image:
 def _decoded_rgb(img: Image.Image, name: str, max_pixels: int) -> Image.Image:
     _check_size(img.size, name, max_pixels)
     try:
-        with shown_if_it_succeeds():
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            return _to_rgb(img, name)
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        return _to_rgb(img, name)
     except BadImageError:
         raise
     except Exception:  # PIL decoders fail with OSError, SyntaxError, EOFError, ValueError, zlib.error ...
@@ -167,14 +166,15 @@ def open_rgb(source: str | Path | Image.Image | np.ndarray, max_pixels: int = MA
     uint16 or float. Raises BadImageError for anything unusable, including files over max_pixels
     (checked from the header, before decoding).
     """
-    if isinstance(source, np.ndarray):
-        return _decoded_rgb(_from_array(source), "array", max_pixels)
-    if isinstance(source, Image.Image):
-        return _decoded_rgb(source, getattr(source, "filename", "") or "image", max_pixels)
-    path = Path(source)
-    # a header that opens with warnings may still fail to decode: keep them until the whole read has worked
-    with shown_if_it_succeeds(), _open_header(path, max_pixels) as img:
-        return _decoded_rgb(img, str(path), max_pixels)
+    # one read: a header that opens with warnings may still fail to decode
+    with shown_if_it_succeeds():
+        if isinstance(source, np.ndarray):
+            return _decoded_rgb(_from_array(source), "array", max_pixels)
+        if isinstance(source, Image.Image):
+            return _decoded_rgb(source, getattr(source, "filename", "") or "image", max_pixels)
+        path = Path(source)
+        with _open_header(path, max_pixels) as img:
+            return _decoded_rgb(img, str(path), max_pixels)
 
 
 def save_png_atomic(img: Image.Image, path: str | Path) -> None:
