@@ -16,6 +16,15 @@ def _warn_then(fail: bool) -> None:
             raise ValueError("the cause")
 
 
+def _warnings_of_a_failing_read(read, error, match: str) -> list:
+    """The warnings shown while `read()` raises `error` (matching `match`)."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(error, match=match):
+            read()
+    return seen
+
+
 def test_warnings_are_shown_when_the_read_succeeds():
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
@@ -25,11 +34,7 @@ def test_warnings_are_shown_when_the_read_succeeds():
 
 
 def test_warnings_are_dropped_when_the_read_fails():
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        with pytest.raises(ValueError, match="the cause"):
-            _warn_then(fail=True)
-    assert seen == []
+    assert _warnings_of_a_failing_read(lambda: _warn_then(fail=True), ValueError, "the cause") == []
 
 
 def test_an_error_filter_still_raises():
@@ -42,11 +47,7 @@ def test_an_error_filter_still_raises():
 def test_corrupt_tiff_gives_the_error_alone(tmp_path):
     path = tmp_path / "img.tif"
     path.write_bytes(b"II*\x00\x08\x00\x00\x00")  # a TIFF header whose first directory is cut off
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        with pytest.raises(BadImageError, match="not an image"):
-            open_rgb(path)
-    assert seen == []
+    assert _warnings_of_a_failing_read(lambda: open_rgb(path), BadImageError, "not an image") == []
 
 
 class _Calls:
@@ -57,11 +58,7 @@ class _Calls:
 def test_protocol_5_pickle_gives_the_refusal_alone(tmp_path):
     path = tmp_path / "evil.pt"
     path.write_bytes(pickle.dumps(_Calls(), protocol=5))
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        with pytest.raises(CheckpointError, match="refused to load"):
-            load_checkpoint(path)
-    assert seen == []
+    assert _warnings_of_a_failing_read(lambda: load_checkpoint(path), CheckpointError, "refused to load") == []
 
 
 def test_tiff_whose_header_warns_and_then_fails_to_decode_gives_the_error_alone(tmp_path):
@@ -71,8 +68,4 @@ def test_tiff_whose_header_warns_and_then_fails_to_decode_gives_the_error_alone(
                      b"\x00\x01\x00\x00\x00\x14\x00\x00\x00\x02\x01\x03\x00\x01\x00\x00\x00 \x00\x00\x00\x03"
                      b"\x01\x03\x00\x01\x00\x00\x00\x01\x00\x00\x00\x06\x01\x03\x00\x01\x00\x00\x00\x01\x00"
                      b"\x00\x00\x11\x01\x04\x00\x01\x00\x00\x00\x86\x00\x00\x00")
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        with pytest.raises(BadImageError, match="truncated or corrupt"):
-            open_rgb(path)
-    assert seen == []
+    assert _warnings_of_a_failing_read(lambda: open_rgb(path), BadImageError, "truncated or corrupt") == []
