@@ -200,6 +200,25 @@ def test_unshuffle_stem_loses_no_line_pixel():
                 assert (g.stem(g.cond(s, emb)) - base).abs().max() > 1e-6, (y, x_)
 
 
+@pytest.mark.parametrize("f", [2, 4])
+def test_unshuffle_stem_on_the_tiled_input_equals_its_per_sample_bias_form(f):
+    """encode_input skips the constant tag channels (a per-sample bias): same values and gradients
+    as the stem run on the explicit [B, 3+k, H, W] input."""
+    torch.manual_seed(0)
+    g = unshuffle_g(k=5, f=f, depth=2)
+    sketch = torch.rand(3, 3, 32, 48) * 2 - 1
+    c = torch.randn(3, 5, requires_grad=True)
+    fast = g.encode_input(sketch, c)
+    slow = g.stem(g.cond.tile(sketch, c))
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+    weights = [c, g.stem[1].weight, g.stem[1].bias]
+    target = torch.randn_like(slow)
+    grads_fast = torch.autograd.grad((fast * target).sum(), weights)
+    grads_slow = torch.autograd.grad((slow * target).sum(), weights)
+    for a, b in zip(grads_fast, grads_slow):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
 def test_unshuffle_head_sees_the_full_resolution_sketch():
     """Colour edges follow lines finer than the U-Net's grid: the head reads the sketch at full size."""
     torch.manual_seed(0)

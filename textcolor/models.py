@@ -324,7 +324,7 @@ class Generator(nn.Module):
         c = self.cond.vector(emb) if self.cond.proj is not None else None                # [B, k], once
         if c is not None and detach_tags_from is not None:
             c = torch.cat([c[:detach_tags_from], c[detach_tags_from:].detach()])
-        x = self.stem(sketch if c is None else self.cond.tile(sketch, c))                # [B, C0, H/f, W/f]
+        x = self.encode_input(sketch, c)                                                 # [B, C0, H/f, W/f]
         tokens = None
         if len(self.tag_attn):
             # a pooled prompt [B, E] is one tag of weight 1
@@ -346,6 +346,21 @@ class Generator(nn.Module):
             x = torch.cat([self.unfold(x), sketch.to(x.dtype)], dim=1)  # [B, head_ch + 3, H, W]
         out = torch.tanh(self.head(x))
         return (out, c) if return_tags else out
+
+
+    def encode_input(self, sketch: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        """The stem on the tiled input [B, 3+k, H, W]. With the unshuffle stem the tiled tag channels
+        are constant over each f×f block, so the 1×1 conv over them is a per-sample bias: computed
+        as that (the same function, same weights), it skips unshuffling and convolving k·f² constant
+        channels at full size (about 0.6 of 2.4 s per training step on 2 CPU cores)."""
+        unshuffle, conv = self.stem[0], self.stem[1]
+        if c is None or not isinstance(unshuffle, nn.PixelUnshuffle) or self.cond.layout != "tile":
+            return self.stem(sketch if c is None else self.cond.tile(sketch, c))
+        blocks = unshuffle.downscale_factor ** 2
+        w = conv.weight.view(conv.out_channels, 3 + self.cond.k, blocks)            # in-channel = ch · f² + offset
+        lines = F.conv2d(unshuffle(sketch), w[:, :3].reshape(conv.out_channels, 3 * blocks, 1, 1), conv.bias)
+        tags = c.to(sketch.dtype) @ w[:, 3:].sum(-1).T.to(sketch.dtype)            # [B, C0]
+        return self.stem[2:](lines + tags[:, :, None, None])
 
 
 class PatchDiscriminator(nn.Module):
