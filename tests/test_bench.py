@@ -125,3 +125,18 @@ def test_g_flops_counts_what_the_stem_saves(capsys):
     assert folded < full / 4 and 0.8 * quarter < folded < 3 * quarter
     assert bench.main(["--g-flops", "configs/demo.yaml", "--config-overrides", *small, "data.size=32"]) == 0
     assert "GFLOP/image" in capsys.readouterr().out
+
+
+def test_recipe_step_times_the_phases_of_a_step_with_masks_and_swaps(capsys):
+    """--recipe-step runs the config's own step (region terms, prompt swaps) for both stem forms."""
+    from textcolor.config import load_config
+    tiny = ["data.synth_n=4", "data.size=64", "train.batch_size=2", "gen.base=16", "gen.max_ch=16"]
+    cfg = load_config("configs/v4_stage2.yaml", tiny)
+    times = bench.recipe_step_seconds(cfg, steps=1, warmup=0)
+    assert {"step", "g_forward", "d_main", "d_update", "g_main"} <= times.keys()
+    assert sum(v for k, v in times.items() if k != "step") <= times["step"]
+    assert bench.main(["--recipe-step", "configs/v4_stage2.yaml", "--steps", "1",
+                       "--config-overrides", *tiny]) == 0
+    out = capsys.readouterr().out
+    assert "stem as per-sample bias: step" in out and "stem on the tiled input: step" in out
+    assert bench.main(["--recipe-step", "configs/v4_stage2.yaml", "--config-overrides", "gen.nope=1"]) == 2

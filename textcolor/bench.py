@@ -944,6 +944,45 @@ def format_table(res: dict) -> str:
     return "\n".join(lines)
 
 
+def recipe_step_seconds(cfg, steps: int = 5, warmup: int = 2, explicit_stem: bool = False) -> dict[str, float]:
+    """Median seconds per phase of `cfg`'s training step on its own synthetic batch, with the region
+    masks and prompt swaps its loss terms use (the main benchmark's random tensors have neither).
+    Every call draws the same batch and the same swaps, so two calls compare like with like.
+    `explicit_stem` runs the unshuffle stem on the tiled [B, 3+k, H, W] input instead of
+    Generator.encode_input's per-sample-bias form (the same function)."""
+    import torch
+    from torch.utils.data import DataLoader
+    from textcolor.data import build_dataset
+    from textcolor.prompts import PromptSampler
+    from textcolor.tags import build_encoder, embed, parse_prompt
+    from textcolor.training import TrainStep
+    from textcolor.trainstate import build
+
+    torch.manual_seed(cfg.train.seed)
+    cpu = torch.device("cpu")
+    batch = next(iter(DataLoader(build_dataset(cfg, train=True), batch_size=cfg.train.batch_size)))
+    encoder = build_encoder(cfg.tags, None)
+    m = build(cfg, encoder.dim if encoder is not None else 1, cpu)
+    if explicit_stem:
+        m.G.encode_input = lambda sketch, c: m.G.stem(sketch if c is None else m.G.cond.tile(sketch, c))
+    prompts = PromptSampler(cfg, torch.Generator().manual_seed(cfg.train.seed))
+    clock = _PhaseClock(cpu)
+    step = TrainStep(m, cfg, phase=clock)
+    swaps = step.obj.uses_swaps and encoder is not None
+    per_step: dict[str, list[float]] = {}
+    for i in range(warmup + steps):
+        chosen, swap = prompts([parse_prompt(t) for t in batch["tags"]], cpu, swaps=swaps)
+        clock.times = {}
+        t = time.perf_counter()
+        step(batch["sketch"], batch["image"], embed(encoder, chosen, cfg.tags.pool, cpu), i,
+             mask=batch["mask"], swap=swap)
+        clock.times["step"] = time.perf_counter() - t
+        if i >= warmup:
+            for k, v in clock.times.items():
+                per_step.setdefault(k, []).append(v)
+    return {k: median(v) for k, v in per_step.items()}
+
+
 def _parser() -> argparse.ArgumentParser:
     from textcolor import cli
     p = cli.parser("textcolor-bench", __doc__.splitlines()[0])
@@ -965,6 +1004,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-unseen", action="store_true", help="skip infer.py with an unseen tag")
     p.add_argument("--g-flops", nargs="+", metavar="CONFIG",
                    help="only print the generator's forward + backward GFLOP per image for these configs")
+    p.add_argument("--recipe-step", metavar="CONFIG",
+                   help="only time CONFIG's training step on its own synthetic batch (masks, prompt swaps), "
+                        "per phase, with the tag stem as a per-sample bias and explicit")
+    p.add_argument("--steps", type=int, default=5, help="--recipe-step: timed steps per variant")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--worker-spec", help=argparse.SUPPRESS)
     p.add_argument("--worker-out", help=argparse.SUPPRESS)
@@ -989,6 +1032,21 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         for path, cfg in cfgs:
             print(f"{path}: {cfg.data.size} px, G forward + backward {generator_flops(cfg) / 1e9:.2f} GFLOP/image")
+        return 0
+    if args.recipe_step:
+        from textcolor.config import ConfigError, load_config
+        try:
+            cfg = load_config(args.recipe_step, args.config_overrides)
+        except ConfigError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        if args.threads:
+            import torch
+            torch.set_num_threads(args.threads)
+        for label, explicit in (("stem as per-sample bias", False), ("stem on the tiled input", True)):
+            t = recipe_step_seconds(cfg, args.steps, explicit_stem=explicit)
+            print(f"{args.recipe_step} {cfg.data.size} px, batch {cfg.train.batch_size}, {label}: step {t.pop('step'):.3f} s ("
+                  + ", ".join(f"{k} {v:.3f}" for k, v in t.items()) + ")")
         return 0
     import torch
     device = args.device
