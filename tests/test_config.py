@@ -64,6 +64,7 @@ def test_inheritance_chain(tmp_path):
     (["data.accessory_weights={beret: -1}"], "data.accessory_weights.beret must be ≥ 0"),
     (["data.accessory_weights={flat_cap: 0, beret: 0, witch_hat: 0, mob_cap: 0, hair_bow: 0, hairclip: 0, "
       "hairband: 0, none: 0}"], "every accessory weighs 0"),
+    (["data.hairband_drop=0.9"], "data.hairband_drop must be in \\[0, 0.8\\]"),
 ])
 def test_bad_overrides_are_one_line_errors(override, message):
     with pytest.raises(ConfigError, match=message) as e:

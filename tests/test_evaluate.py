@@ -2,6 +2,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 from textcolor import evaluate, synth, vocab
@@ -26,6 +27,7 @@ def test_oracle_scores_perfectly(size):
     assert set(r["outside_delta_by_region"]) == {"skin", "eyes", "outfit", "accessory"}
     assert max(r["outside_delta_by_region"].values()) < 1
     assert r["accessory_delta_by_kind"] and max(r["accessory_delta_by_kind"].values()) < 1
+    assert r["hair_delta_by_accessory"] and min(r["hair_delta_by_accessory"].values()) > 25
     assert set(r["l1_by_region"]) == set(vocab.MASK_LABELS) and max(r["l1_by_region"].values()) == 0
 
 
@@ -177,3 +179,20 @@ def test_table_bad_column_is_one_line(tmp_path, capsys, spec, message):
     assert evaluate.main(["--table", spec.format(d=tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_hairband_drop_draws_the_held_out_bands_lower_and_the_oracle_still_scores_perfectly():
+    # held-out originals 0 and 19 wear a hairband (render seeds EVAL_SEED + i); at 64 px lines cover it
+    plain, _ = evaluate.build_cases(20, 128)
+    worn, _ = evaluate.build_cases(20, 128, hairband_drop=0.8)
+    band_tops = [[np.argwhere(c.sample.mask == vocab.ACCESSORY)[:, 0].min() for c in cases
+                  if c.kind == "locality" and c.sample.accessory == "hairband"] for cases in (plain, worn)]
+    assert len(band_tops[0]) == 2 and all(w > p for p, w in zip(*band_tops))
+    r = evaluate.oracle(n=20, size=64, hairband_drop=0.8)
+    assert r["swap_accuracy"] == r["combo_accuracy"] == 1.0 and r["outside_delta"] < 1
+    assert r["hair_delta_by_accessory"]["hairband"] > 25
+
+
+def test_cli_hairband_drop_out_of_range_is_one_line(capsys):
+    assert evaluate.main(["--hairband-drop", "0.9"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --hairband-drop must be in [0, 0.8]"

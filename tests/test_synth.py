@@ -320,3 +320,42 @@ def test_working_labels_sample_the_render_at_the_working_size():
     assert torch.equal(small, torch.from_numpy(big.mask[::3, ::3].copy()))  # each 3×3 block's first pixel
     assert torch.equal(working_labels(big.mask, 96), torch.from_numpy(big.mask))
     assert {HAIR, EYES} <= set(working_labels(render(3, 256).mask, 128).unique().tolist())
+
+
+def _hairband_originals(count: int) -> list[int]:
+    return [s for s in range(400) if render_tags(s, character="original")[0].accessory == "hairband"][:count]
+
+
+def test_hairband_drop_lowers_the_band_with_the_crowns_hair_above_it():
+    top = lambda s: np.argwhere(s.mask == vocab.ACCESSORY)[:, 0].min()   # noqa: E731
+    hair_above = lambda s: (s.mask[:top(s)] == HAIR).sum()               # noqa: E731
+    gained = []
+    for seed in _hairband_originals(6):
+        on = render(seed, 128, character="original")
+        worn = render(seed, 128, character="original", hairband_drop=0.8)
+        assert on.tags == worn.tags and (on.mask == BACKGROUND).sum() == (worn.mask == BACKGROUND).sum()
+        assert top(worn) > top(on) and hair_above(worn) > hair_above(on)   # each band drawn somewhere lower
+        gained.append(hair_above(worn) - hair_above(on))
+        again = render(seed, 128, character="original", hairband_drop=0.8)
+        assert (again.image == worn.image).all() and (again.mask == worn.mask).all()
+    assert np.median(gained) > 200   # a crown of hair above most bands (128 px: the head is ~60 px wide)
+
+
+def test_hairband_drop_draws_nothing_else_differently():
+    others = [s for s in range(40) if render_tags(s, character="original")[0].accessory != "hairband"][:4]
+    for seed in others + [0, 1]:
+        a, b = render(seed, 64), render(seed, 64, hairband_drop=0.8)
+        if render_tags(seed)[0].accessory != "hairband":
+            assert (a.image == b.image).all() and (a.mask == b.mask).all()
+    with pytest.raises(ValueError, match="hairband_drop"):
+        render(0, 64, hairband_drop=0.9)
+
+
+def test_config_hairband_drop_reaches_the_training_renders():
+    from textcolor.config import load_config
+    from textcolor.data import build_dataset
+    seed = next(s for s in range(200) if render_tags(s)[0].accessory == "hairband")
+    cfg = load_config(None, ["data.source=synth", f"data.synth_n={seed + 1}", "data.size=64", "data.hairband_drop=0.8"])
+    item = build_dataset(cfg, train=True)[seed]
+    assert torch.equal(item["mask"], torch.from_numpy(render(seed, 64, hairband_drop=0.8).mask))
+    assert not torch.equal(item["mask"], torch.from_numpy(render(seed, 64).mask))

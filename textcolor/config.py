@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from textcolor.vocab import ACCESSORIES, MASK_LABELS
+from textcolor.vocab import ACCESSORIES, MASK_LABELS, MAX_HAIRBAND_DROP
 
 
 class ConfigError(ValueError):
@@ -52,6 +52,8 @@ class DataConfig:
     accessory_weights: dict[str, float] = field(default_factory=dict)  # synth: {kind: weight} for the
                                  # accessories originals and costumes draw; kinds left out weigh 1
     detail: float = 0.0      # synth: fraction drawn with a hair sheen and strand lines
+    hairband_drop: float = 0.0   # synth: a hairband sits up to this fraction of its height below the
+                                 # skull's outline, the crown's hair above it (0: on the outline)
     sketch_scale: float = 1.0    # synth: characters drawn at size..size·sketch_scale px, their sketch
                                  # brought to `size` as inference does (textcolor.sketchstyle)
     line_styles: list[str] = field(default_factory=lambda: ["xdog"])  # synth: xdog | xdog_small | ink
@@ -267,6 +269,8 @@ def validate(cfg: Config) -> Config:
                        "data.line_jitter": cfg.data.line_jitter}.items():
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{key} must be in [0, 1], got {value}")
+    if not 0.0 <= cfg.data.hairband_drop <= MAX_HAIRBAND_DROP:
+        raise ConfigError(f"data.hairband_drop must be in [0, {MAX_HAIRBAND_DROP}], got {cfg.data.hairband_drop}")
     for kind, weight in cfg.data.accessory_weights.items():
         if kind not in ACCESSORIES:
             raise ConfigError(f"data.accessory_weights.{kind}: not an accessory; one of {', '.join(ACCESSORIES)}")

@@ -461,14 +461,14 @@ class SynthDataset(torch.utils.data.Dataset):
                  xdog: XDoGConfig | None = None, flip: bool = False, alt_style_frac: float = 0.2,
                  costume_frac: float = 0.0, detail: float = 0.0, sketch_scale: float = 1.0,
                  line_styles: tuple[str, ...] = ("xdog",), line_jitter: float = 0.0, cache: bool = False,
-                 accessory_weights: dict[str, float] | None = None):
+                 accessory_weights: dict[str, float] | None = None, hairband_drop: float = 0.0):
         bad = [s for s in line_styles if s not in LINE_STYLES]
         if bad or not line_styles:
             raise ValueError(f"line styles {list(line_styles)}: valid are {', '.join(LINE_STYLES)}")
         self.n, self.size, self.seed, self.mono_frac = n, size, seed, mono_frac
         self.xdog, self.flip = xdog or XDoGConfig(), flip
         self.looks = {"alt_style_frac": alt_style_frac, "costume_frac": costume_frac, "detail": detail,
-                      "accessory_weights": dict(accessory_weights or {})}
+                      "accessory_weights": dict(accessory_weights or {}), "hairband_drop": hairband_drop}
         self.sketch_scale, self.line_styles, self.line_jitter = sketch_scale, tuple(line_styles), line_jitter
         # Drawing at up to 3× the working size costs ~50 ms a sample; later epochs reuse it
         # (uint8, ~260 kB a sample at 256 px, held by each loader worker)
@@ -537,7 +537,7 @@ def build_dataset(cfg: "Config", train: bool) -> Dataset:
         looks = dict(mono_frac=d.mono_frac, alt_style_frac=d.alt_style_frac, costume_frac=d.costume_frac,
                      xdog=cfg.xdog, detail=d.detail, sketch_scale=d.sketch_scale,
                      line_styles=tuple(d.line_styles), line_jitter=d.line_jitter,
-                     accessory_weights=dict(d.accessory_weights))
+                     accessory_weights=dict(d.accessory_weights), hairband_drop=d.hairband_drop)
         if train:
             return SynthDataset(n=d.synth_n, size=d.size, seed=d.synth_seed, flip=d.flip,
                                 cache=d.synth_cache, **looks)

@@ -48,6 +48,10 @@ results counts what was scored.
   l1_by_region        l1 split by where the error lies (background, skin, hair, ...): each region's
                       summed error over all pixels, so the parts add up to l1
   accessory_delta_by_kind: the accessory's ΔE by kind (hairclip, hairband, beret, ...)
+  hair_delta_by_accessory: hair_delta by the accessory the original wears, tagged or not: whether
+                      a band or hat keeps the tag from part of the hair (e.g. the crown above a band)
+--hairband-drop D draws the held-out set with hairbands worn up to D of their height below the
+skull's outline (synth.render's hairband_drop), the crown's hair above them; 0 (default) as trained.
 Colours cycle with the sample index, so n ≥ 12 covers every hair, eye and phrase colour.
 The same metrics on the ground-truth renders (`oracle`) check that the measurement itself is sound:
 100% from 64 px (--size must be ≥ 32, but at 32 px the outlines cover some characters' hair).
@@ -192,9 +196,11 @@ def name_forms(tag: str, series: str) -> list[str]:
     return [title(name), title(name[::-1]), f"{title(name)} ({show})", f"{max(name, key=len)} from {show}"]
 
 
-def build_cases(n: int, size: int, offset: int = 0) -> tuple[list[Case], dict[str, np.ndarray]]:
+def build_cases(n: int, size: int, offset: int = 0,
+                hairband_drop: float = 0.0) -> tuple[list[Case], dict[str, np.ndarray]]:
     """The cases of n held-out characters, render seeds EVAL_SEED + offset + i (the colours asked
-    for cycle with i, whatever the offset)."""
+    for cycle with i, whatever the offset). hairband_drop: synth.render's, for the held-out renders
+    (the prototypes are colours, drawn as trained)."""
     names = prototype_names("roster")
     color_tags, eye_tags = prototype_names("colors"), prototype_names("eyes")
     protos = {"roster": np.stack([prototype(size, character=t) for t in names]),
@@ -210,7 +216,7 @@ def build_cases(n: int, size: int, offset: int = 0) -> tuple[list[Case], dict[st
     for i in range(n):
         seed = EVAL_SEED + offset + i
         # roster character with own tags; the same sketch with another character's tag
-        s = synth.render(seed, size, character=names[i % len(names)], monochrome=False)
+        s = synth.render(seed, size, character=names[i % len(names)], monochrome=False, hairband_drop=hairband_drop)
         me = names.index(s.character)
         cases.append(Case(s, ", ".join(s.tags), me, "tag"))
         other = (me + 1 + int(rng.integers(len(names) - 1))) % len(names)
@@ -222,14 +228,14 @@ def build_cases(n: int, size: int, offset: int = 0) -> tuple[list[Case], dict[st
         # identical hibiki/akatsuki sketches: the tag alone decides; also drawn at twice --size,
         # since a user's sketch is rarely drawn at the model's size
         for kind, px in (("pair", size), ("pair_2x", 2 * size)):
-            pair_sketch = synth.render(seed, px, character=PAIR[0], monochrome=False)
+            pair_sketch = synth.render(seed, px, character=PAIR[0], monochrome=False, hairband_drop=hairband_drop)
             cases += [Case(pair_sketch, tag, j, kind) for j, tag in enumerate(PAIR)]
         # originals, one sketch: own tags; the hair tag alone; colour phrases never seen in
         # training; the eye tag alone; a hair + eye pair (the eye colour advancing one more every
         # 12 samples, so that every pair of colours comes up by n = 72)
         hair, eye = i % len(color_tags), i % len(eye_tags)
         o = synth.render(seed, size, character="original", hair_color=color_tags[hair],
-                         eye_color=eye_tags[eye], monochrome=False)
+                         eye_color=eye_tags[eye], monochrome=False, hairband_drop=hairband_drop)
         own = len(cases)
         cases.append(Case(o, ", ".join(o.tags), hair, "attribute"))
         cases.append(Case(o, color_tags[hair], hair, "lone_attribute"))
@@ -270,6 +276,7 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
     combo_eye_wrong = combo_eye_as_hair = 0
     by_region: dict[str, list[float]] = {}  # locality: ΔE in each region outside the hair
     by_accessory: dict[str, list[float]] = {}  # locality: the accessory's ΔE by kind (hairclip, beret, ...)
+    hair_by_accessory: dict[str, list[float]] = {}  # locality: the hair's ΔE by the accessory worn
     l1_parts = np.zeros(len(vocab.MASK_LABELS))  # summed |error| of the own-tag cases by region (l1_by_region)
     l1_pixels = 0
     names = {kind: prototype_names(kind) for kind in {*PROTOTYPES.values(), "eyes"}}
@@ -285,6 +292,8 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
             for deltas, region in ((hair_d, mask == HAIR), (outside_d, ~np.isin(mask, (BACKGROUND, HAIR, LINE)))):
                 if region.any():  # at 32 px the outlines can cover all of the hair
                     deltas.append(delta_e(out, ref, region))
+                    if deltas is hair_d:
+                        hair_by_accessory.setdefault(case.sample.accessory, []).append(deltas[-1])
             for label in OUTSIDE_LABELS:
                 region = mask == label
                 if region.any():
@@ -341,6 +350,7 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
     res["l1_by_region"] = {name: float(part / l1_pixels) for name, part in zip(vocab.MASK_LABELS, l1_parts)
                            if l1_pixels}
     res["accessory_delta_by_kind"] = {k: mean(v) for k, v in sorted(by_accessory.items())}
+    res["hair_delta_by_accessory"] = {k: mean(v) for k, v in sorted(hair_by_accessory.items())}
     res["cases"] = {k: len(v) for k, v in hits.items()} | {"monochrome": len(mono), "locality": len(hair_d)}
     return res
 
@@ -371,36 +381,37 @@ def colorize_cases(colorizer, cases: list[Case], batch: int = 32, desc: str = "e
     return outs
 
 
-def evaluate(colorizer, n: int = 100, size: int = 256, offset: int = 0) -> dict:
+def evaluate(colorizer, n: int = 100, size: int = 256, offset: int = 0, hairband_drop: float = 0.0) -> dict:
     """The metrics of `colorizer` on n held-out samples rendered at `size` px."""
-    cases, protos = build_cases(n, size, offset)
+    cases, protos = build_cases(n, size, offset, hairband_drop)
     return score(colorize_cases(colorizer, cases), cases, protos) | {"size": size}
 
 
-def oracle(n: int, size: int, offset: int = 0) -> dict:
+def oracle(n: int, size: int, offset: int = 0, hairband_drop: float = 0.0) -> dict:
     """The metrics on ground-truth renders: what a perfect colorizer scores (the swap, pair, phrase,
     combo and locality targets are the sketch re-rendered in the colours the prompt asks for)."""
-    cases, protos = build_cases(n, size, offset)
-    return score(oracle_outputs(cases, size), cases, protos) | {"size": size}
+    cases, protos = build_cases(n, size, offset, hairband_drop)
+    return score(oracle_outputs(cases, size, hairband_drop), cases, protos) | {"size": size}
 
 
-def oracle_outputs(cases: list[Case], size: int) -> list[np.ndarray]:
+def oracle_outputs(cases: list[Case], size: int, hairband_drop: float = 0.0) -> list[np.ndarray]:
     """The ground-truth render each case asks for (oracle's outputs)."""
     hair_tags, eye_tags = prototype_names("colors"), prototype_names("eyes")
     outs = []
     for c in cases:
         s = c.sample
+        drawn = dict(monochrome=False, hairband_drop=hairband_drop)
         if c.kind == "monochrome":
-            outs.append(synth.render(s.seed, size, character=s.character, monochrome=True).image)
+            outs.append(synth.render(s.seed, size, character=s.character, **drawn | {"monochrome": True}).image)
         elif c.kind == "swap":  # the sketch's own character, in the other character's hair colour
             hair = vocab.load_roster()[c.want].hair_color
-            outs.append(synth.render(s.seed, size, character=s.character, hair_color=hair, monochrome=False).image)
+            outs.append(synth.render(s.seed, size, character=s.character, hair_color=hair, **drawn).image)
         elif c.kind in ("pair", "pair_2x"):
-            outs.append(synth.render(s.seed, s.image.shape[0], character=PAIR[c.want], monochrome=False).image)
+            outs.append(synth.render(s.seed, s.image.shape[0], character=PAIR[c.want], **drawn).image)
         elif c.kind in ("phrase", "phrase_literal", "combo", "locality"):  # the original, in the hair (and eye) colour asked for
             eye = eye_tags[c.want_eye] if c.want_eye >= 0 else s.eye_color
             outs.append(synth.render(s.seed, size, character="original", hair_color=hair_tags[c.want],
-                                     eye_color=eye, monochrome=False).image)
+                                     eye_color=eye, **drawn).image)
         else:
             outs.append(s.image)
     return outs
@@ -432,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--offset", type=int, default=0,
                    help="held-out render seeds start at EVAL_SEED + OFFSET: another held-out set, e.g. to "
                         f"choose a checkpoint on (--offset {SELECT_OFFSET}) while the default set stays unseen")
+    p.add_argument("--hairband-drop", type=float, default=0.0, metavar="D",
+                   help="draw the held-out set with hairbands worn up to D (0-0.8) of their height below the "
+                        "skull's outline, the crown's hair above them (default 0: as trained)")
     p.add_argument("--device")
     p.add_argument("--oracle", action="store_true", help="also score the ground-truth renders")
     p.add_argument("--json", type=Path, help="write the results here")
@@ -449,6 +463,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.size < MIN_SIZE:
         print(f"error: --size must be ≥ {MIN_SIZE}", file=sys.stderr)
+        return 2
+    if not 0.0 <= args.hairband_drop <= vocab.MAX_HAIRBAND_DROP:
+        print(f"error: --hairband-drop must be in [0, {vocab.MAX_HAIRBAND_DROP}]", file=sys.stderr)
         return 2
     keep_freed_memory()
     return cli.run(lambda: _run(args))
@@ -482,13 +499,13 @@ def _run(args: argparse.Namespace) -> int:
     scored = str(args.checkpoint or DEFAULT_MODEL)
     print(f"model: {scored}" + ("" if args.checkpoint else " (shipped)"), flush=True)
     model = Colorizer.from_checkpoint(args.checkpoint, device=args.device)
-    results = {"model": evaluate(model, args.n, args.size, args.offset)}
+    results = {"model": evaluate(model, args.n, args.size, args.offset, args.hairband_drop)}
     if args.baseline:
         print(f"baseline: {args.baseline}", flush=True)
         results["baseline"] = evaluate(Colorizer.from_checkpoint(args.baseline, device=args.device),
-                                       args.n, args.size, args.offset)
+                                       args.n, args.size, args.offset, args.hairband_drop)
     if args.oracle:
-        results["oracle"] = oracle(args.n, args.size, args.offset)
+        results["oracle"] = oracle(args.n, args.size, args.offset, args.hairband_drop)
     print(format_table(results))
     if args.json:
         out = dict(results["model"])
@@ -499,6 +516,7 @@ def _run(args: argparse.Namespace) -> int:
         out["n"] = args.n
         out["size"] = args.size
         out["offset"] = args.offset
+        out["hairband_drop"] = args.hairband_drop
         args.json.write_text(json.dumps(out, indent=2))
     return 0
 

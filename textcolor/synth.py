@@ -26,9 +26,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image, ImageDraw
 
-from textcolor.vocab import (ACCESSORIES, ACCESSORY, ACCESSORY_TAGS, EYES, HAIR, HAIR_STYLES, LINE, MONO_TAGS,
-                             OUTFIT, SKIN, STYLE_TAGS, Character, default_colors, default_roster, hex_to_rgb,
-                             resolve_color, rgb_to_hex)
+from textcolor.vocab import (ACCESSORIES, ACCESSORY, ACCESSORY_TAGS, EYES, HAIR, HAIR_STYLES, LINE,
+                             MAX_HAIRBAND_DROP, MONO_TAGS, OUTFIT, SKIN, STYLE_TAGS, Character, default_colors,
+                             default_roster, hex_to_rgb, resolve_color, rgb_to_hex)
 
 # Cel shade = colour × SHADE: a fixed luma *ratio*, so the shade edge gets the same XDoG response
 # on white hair as on navy hair.
@@ -57,11 +57,12 @@ class Sample:
     eye_color: str         # hex
     monochrome: bool
     seed: int
+    accessory: str         # the kind worn (vocab.ACCESSORIES; "none"), whether or not a tag names it
 
 
 # ---------------------------------------------------------------- random streams
 
-GEOMETRY, IDENTITY, TAGGING, MONO, COSTUME, DETAIL = range(6)
+GEOMETRY, IDENTITY, TAGGING, MONO, COSTUME, DETAIL, HAIRBAND = range(7)
 
 
 def _stream(seed: int, stream: int, *key: int) -> np.random.Generator:
@@ -412,8 +413,10 @@ def _body(pose: _Pose) -> dict[str, np.ndarray]:
             "stripe": stripe, "knot": knot, "tails": tails, "shade": shade}
 
 
-def _accessory(kind: str, rng: np.random.Generator) -> list[tuple[np.ndarray, int, float]]:
-    """(polygon, palette index, outline width) in the head frame, drawn in order."""
+def _accessory(kind: str, rng: np.random.Generator, band_drop: float = 0.0) -> list[tuple[np.ndarray, int, float]]:
+    """(polygon, palette index, outline width) in the head frame, drawn in order. band_drop: how
+    far a hairband's top sits below the skull's outline, as a fraction of its height (0: on the
+    outline, as every older dataset drew it)."""
     def j(pts, scale: float = 0.02) -> np.ndarray:
         return _jitter(rng, np.asarray(pts, dtype=np.float64), scale)
 
@@ -455,7 +458,12 @@ def _accessory(kind: str, rng: np.random.Generator) -> list[tuple[np.ndarray, in
             out.append((j(clip, 0.01), I_ACC, 0.8))
         return out
     if kind == "hairband":
+        # Worn further back, a band is seen tilted: the same width, a flatter arc, the crown's hair
+        # above it. Its thickness (0.18 head radii at the top) stays.
         band = np.vstack([_arc(1.16, 195, 345, 13, cy=0.05), _arc(0.98, 345, 195, 13, cy=0.05)])
+        if band_drop:
+            band[:13, 1] = 0.05 + (band[:13, 1] - 0.05) * (1.0 - band_drop)
+            band[13:, 1] = 0.05 + (band[13:, 1] - 0.05) * (1.0 - band_drop * 1.16 / 0.98)
         return [(j(band, 0.01), I_ACC, 1.0)]
     return []
 
@@ -493,7 +501,8 @@ def _draw_face(cv: _Canvas, head: _Frame, pose: _Pose) -> None:
         cv.line(head(_ellipse(0.0, 0.68, 0.09, 0.06, 6, math.radians(30), math.radians(150))), 0.7)
 
 
-def _draw(seed: int, px: int, ink: float, ident: Character, detail: bool = False) -> _Canvas:
+def _draw(seed: int, px: int, ink: float, ident: Character, detail: bool = False,
+          band_drop: float = 0.0) -> _Canvas:
     pose = _pose(seed, px)
     cv = _Canvas(px, ink)
     body = _Frame(pose.neck, pose.unit, pose.body_angle, pose.mirror)
@@ -534,7 +543,7 @@ def _draw(seed: int, px: int, ink: float, ident: Character, detail: bool = False
 
     if detail:
         _draw_detail(cv, head, _stream(seed, DETAIL))
-    for poly, index, width in _accessory(ident.accessory, _shape_rng(seed, f"acc_{ident.accessory}")):
+    for poly, index, width in _accessory(ident.accessory, _shape_rng(seed, f"acc_{ident.accessory}"), band_drop):
         cv.shape(head(poly), index, width)
     return cv
 
@@ -605,7 +614,7 @@ def render(seed: int, size: int = 256, *, character: str | None = None, hair_col
            eye_color: str | None = None, monochrome: bool | None = None, mono_frac: float = 0.1,
            original_frac: float = 0.25, alt_style_frac: float = 0.2, attr_drop: float = 0.3,
            costume_frac: float = 0.0, detail: float = 0.0, roster: list[Character] | None = None,
-           accessory_weights: dict[str, float] | None = None) -> Sample:
+           accessory_weights: dict[str, float] | None = None, hairband_drop: float = 0.0) -> Sample:
     """One tagged bust, deterministic in all arguments. Geometry depends on `seed` only.
 
     character: a roster tag or "original" (None: drawn at random). hair_color / eye_color: a hex
@@ -613,9 +622,13 @@ def render(seed: int, size: int = 256, *, character: str | None = None, hair_col
     given, or the nearest in CIELAB to the hex. monochrome: None draws it with mono_frac.
     detail: probability of a hair sheen and strand lines (drawn from their own random stream).
     accessory_weights: {kind: weight} for the accessories originals and costumes draw (pick_accessory).
+    hairband_drop: a hairband sits up to this fraction of its height below the skull's outline, the
+    crown's hair above it (uniform, from its own random stream; 0: on the outline, every older dataset).
     """
     if size < 16:
         raise ValueError(f"size must be ≥ 16, got {size}")
+    if not 0.0 <= hairband_drop <= MAX_HAIRBAND_DROP:
+        raise ValueError(f"hairband_drop must be in [0, {MAX_HAIRBAND_DROP}], got {hairband_drop}")
     ident, monochrome = _identity(seed, character, hair_color, eye_color, monochrome, mono_frac, original_frac,
                                   alt_style_frac, costume_frac, roster, accessory_weights)
 
@@ -623,13 +636,14 @@ def render(seed: int, size: int = 256, *, character: str | None = None, hair_col
     # px) reaching across a thinner outline would thicken the line on the dark side of an edge, so
     # navy hair would get heavier outlines than white hair and leak its colour into the sketch.
     ink = 2 * max(3.0, size / 100)
-    cv = _draw(seed, 2 * size, ink, ident, bool(_stream(seed, DETAIL, 1).random() < detail))
+    band_drop = hairband_drop * _stream(seed, HAIRBAND).random()
+    cv = _draw(seed, 2 * size, ink, ident, bool(_stream(seed, DETAIL, 1).random() < detail), band_drop)
     image, mask = _downscale(cv, _palette(ident))
     if monochrome:
         image = _grey(image)
     return Sample(image=image, mask=mask, tags=_make_tags(seed, ident, monochrome, attr_drop),
                   character=ident.tag, hair_color=ident.hair_color, eye_color=ident.eye_color,
-                  monochrome=monochrome, seed=seed)
+                  monochrome=monochrome, seed=seed, accessory=ident.accessory)
 
 
 if __name__ == "__main__":  # python -m textcolor.synth --out DIR: the folder writer's CLI

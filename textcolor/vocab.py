@@ -23,6 +23,7 @@ from textcolor import TAGS_DIR
 HAIR_STYLES = ("long", "twintails", "short", "ponytail", "bob")
 STYLE_TAGS = {"long": "long_hair", "twintails": "twintails", "short": "short_hair",
               "ponytail": "ponytail", "bob": "bob_cut"}
+MAX_HAIRBAND_DROP = 0.8  # synth: lower, a hairband's inner edge would cross its outer one
 ACCESSORIES = ("flat_cap", "beret", "witch_hat", "mob_cap", "hair_bow", "hairclip", "hairband", "none")
 ACCESSORY_TAGS = {"flat_cap": ["hat", "flat_cap"], "beret": ["hat", "beret"],
                   "witch_hat": ["hat", "witch_hat"], "mob_cap": ["hat", "mob_cap"],
