@@ -342,11 +342,11 @@ def test_hairband_drop_lowers_the_band_with_the_crowns_hair_above_it():
 
 
 def test_hairband_drop_draws_nothing_else_differently():
-    others = [s for s in range(40) if render_tags(s, character="original")[0].accessory != "hairband"][:4]
-    for seed in others + [0, 1]:
+    others = [s for s in range(8) if render_tags(s)[0].accessory != "hairband"]
+    assert len(others) >= 6
+    for seed in others:
         a, b = render(seed, 64), render(seed, 64, hairband_drop=0.8)
-        if render_tags(seed)[0].accessory != "hairband":
-            assert (a.image == b.image).all() and (a.mask == b.mask).all()
+        assert (a.image == b.image).all() and (a.mask == b.mask).all()
     with pytest.raises(ValueError, match="hairband_drop"):
         render(0, 64, hairband_drop=0.9)
 

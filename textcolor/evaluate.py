@@ -289,11 +289,12 @@ def score(outputs: list[np.ndarray], cases: list[Case], protos: dict[str, np.nda
             continue
         if case.kind == "locality":
             ref = outputs[case.partner]
-            for deltas, region in ((hair_d, mask == HAIR), (outside_d, ~np.isin(mask, (BACKGROUND, HAIR, LINE)))):
-                if region.any():  # at 32 px the outlines can cover all of the hair
-                    deltas.append(delta_e(out, ref, region))
-                    if deltas is hair_d:
-                        hair_by_accessory.setdefault(case.sample.accessory, []).append(deltas[-1])
+            hair, outside = mask == HAIR, ~np.isin(mask, (BACKGROUND, HAIR, LINE))
+            if hair.any():  # at 32 px the outlines can cover all of the hair
+                hair_d.append(delta_e(out, ref, hair))
+                hair_by_accessory.setdefault(case.sample.accessory, []).append(hair_d[-1])
+            if outside.any():
+                outside_d.append(delta_e(out, ref, outside))
             for label in OUTSIDE_LABELS:
                 region = mask == label
                 if region.any():
@@ -397,12 +398,13 @@ def oracle(n: int, size: int, offset: int = 0, hairband_drop: float = 0.0) -> di
 def oracle_outputs(cases: list[Case], size: int, hairband_drop: float = 0.0) -> list[np.ndarray]:
     """The ground-truth render each case asks for (oracle's outputs)."""
     hair_tags, eye_tags = prototype_names("colors"), prototype_names("eyes")
+    drawn = dict(monochrome=False, hairband_drop=hairband_drop)
     outs = []
     for c in cases:
         s = c.sample
-        drawn = dict(monochrome=False, hairband_drop=hairband_drop)
         if c.kind == "monochrome":
-            outs.append(synth.render(s.seed, size, character=s.character, **drawn | {"monochrome": True}).image)
+            outs.append(synth.render(s.seed, size, character=s.character, monochrome=True,
+                                     hairband_drop=hairband_drop).image)
         elif c.kind == "swap":  # the sketch's own character, in the other character's hair colour
             hair = vocab.load_roster()[c.want].hair_color
             outs.append(synth.render(s.seed, size, character=s.character, hair_color=hair, **drawn).image)

@@ -460,10 +460,11 @@ def _accessory(kind: str, rng: np.random.Generator, band_drop: float = 0.0) -> l
     if kind == "hairband":
         # Worn further back, a band is seen tilted: the same width, a flatter arc, the crown's hair
         # above it. Its thickness (0.18 head radii at the top) stays.
-        band = np.vstack([_arc(1.16, 195, 345, 13, cy=0.05), _arc(0.98, 345, 195, 13, cy=0.05)])
+        outer, inner, cy = 1.16, 0.98, 0.05
+        band = np.vstack([_arc(outer, 195, 345, 13, cy=cy), _arc(inner, 345, 195, 13, cy=cy)])
         if band_drop:
-            band[:13, 1] = 0.05 + (band[:13, 1] - 0.05) * (1.0 - band_drop)
-            band[13:, 1] = 0.05 + (band[13:, 1] - 0.05) * (1.0 - band_drop * 1.16 / 0.98)
+            band[:13, 1] = cy + (band[:13, 1] - cy) * (1.0 - band_drop)
+            band[13:, 1] = cy + (band[13:, 1] - cy) * (1.0 - band_drop * outer / inner)
         return [(j(band, 0.01), I_ACC, 1.0)]
     return []
 
